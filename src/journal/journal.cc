@@ -1,0 +1,154 @@
+#include "journal/journal.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace overdue::journal {
+
+Journal::Journal(store::Store& store, const base::Clock& clock, JournalOptions options)
+    : store_(store), clock_(clock), options_(options) {}
+
+Journal::~Journal() { Stop(); }
+
+void Journal::Start() {
+  base::MutexLock lock(&mu_);
+  if (started_) return;
+  started_ = true;
+  writer_ = std::thread([this] { Run(); });
+}
+
+void Journal::Stop() {
+  {
+    base::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    cv_.SignalAll();
+  }
+  if (writer_.joinable()) writer_.join();
+  base::MutexLock lock(&mu_);
+  stopped_ = true;
+}
+
+void Journal::SetCommitObserver(std::function<void(const CommitStats&)> observer) {
+  observer_ = std::move(observer);
+}
+
+size_t Journal::queued() const {
+  base::MutexLock lock(&mu_);
+  return queue_.size();
+}
+
+void Journal::Submit(std::vector<store::Mutation>&& mutations, Done done) {
+  bool fail_now = false;
+  {
+    base::MutexLock lock(&mu_);
+    if (stopped_) {
+      fail_now = true;
+    } else {
+      // While the store is failing, the change is still queued (to be made durable when it
+      // recovers) but the client is told at once that it is not durable yet.
+      const bool degraded = !healthy_.load();
+      queue_.push_back(Unit{std::move(mutations), degraded ? Done{} : std::move(done)});
+      if (degraded) fail_now = true;
+      cv_.Signal();
+    }
+  }
+  if (fail_now && done) done(base::Unavailable("store unavailable: check-in not durable"));
+}
+
+void Journal::RequestPrune(const base::Uuid& watch_id, int64_t n) {
+  const int64_t keep_from = n - options_.history_limit + 1;
+  if (keep_from <= 1) return;
+  base::MutexLock lock(&mu_);
+  prunes_.push_back(Prune{watch_id, keep_from});
+  cv_.Signal();
+}
+
+void Journal::PruneSome() {
+  // A few watches per pass: each is its own small transaction, and a waiting batch of
+  // check-ins goes next.
+  constexpr int kPrunesPerPass = 16;
+  for (int i = 0; i < kPrunesPerPass; ++i) {
+    Prune p;
+    {
+      base::MutexLock lock(&mu_);
+      if (prunes_.empty() || !queue_.empty()) return;
+      p = prunes_.front();
+      prunes_.pop_front();
+    }
+    auto removed = store_.PruneCheckIns(p.watch_id, p.keep_from_n);
+    if (!removed.ok()) {
+      spdlog::warn("journal: pruning history of {} failed: {}", p.watch_id.ToString(),
+                   removed.error().message);
+      return;
+    }
+  }
+}
+
+void Journal::Run() {
+  std::vector<Unit> units;
+  std::vector<store::Mutation> batch;
+  base::Duration backoff = options_.retry_delay;
+  while (true) {
+    units.clear();
+    {
+      base::MutexLock lock(&mu_);
+      while (queue_.empty() && retry_.empty() && prunes_.empty() && !stopping_) cv_.Wait(&mu_);
+      if (stopping_ && queue_.empty() && (retry_.empty() || healthy_.load())) break;
+      const size_t take = std::min(queue_.size(), options_.max_batch);
+      units.reserve(take);
+      for (size_t i = 0; i < take; ++i) {
+        units.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    if (units.empty() && retry_.empty()) {
+      PruneSome();
+      continue;
+    }
+
+    batch.clear();
+    // Failed mutations first: they happened before anything queued since.
+    for (auto& m : retry_) batch.push_back(std::move(m));
+    retry_.clear();
+    for (auto& u : units) {
+      for (auto& m : u.mutations) batch.push_back(std::move(m));
+    }
+    const base::SteadyPoint t0 = std::chrono::steady_clock::now();
+    base::Status st = store_.Apply(batch);
+    const auto latency = std::chrono::duration_cast<base::Duration>(
+        std::chrono::steady_clock::now() - t0);
+    if (observer_) observer_(CommitStats{units.size(), batch.size(), latency, st.ok()});
+
+    if (st.ok()) {
+      if (!healthy_.load()) spdlog::info("journal: store writable again");
+      healthy_.store(true);
+      backoff = options_.retry_delay;
+    } else {
+      if (healthy_.load()) spdlog::error("journal: commit failed: {}", st.error().message);
+      healthy_.store(false);
+      retry_ = std::move(batch);
+      batch = {};
+    }
+    for (auto& u : units) {
+      if (u.done) u.done(st);
+    }
+    if (!st.ok()) {
+      base::MutexLock lock(&mu_);
+      // Back off before retrying, but wake for Stop (which then gives up on the store).
+      if (!stopping_) cv_.WaitFor(&mu_, backoff);
+      if (stopping_ && !healthy_.load()) {
+        spdlog::error("journal: stopping with {} uncommitted mutations (store unavailable)",
+                      retry_.size());
+        break;
+      }
+      backoff = std::min(backoff * 2, options_.max_retry_delay);
+      continue;
+    }
+    PruneSome();
+  }
+}
+
+}  // namespace overdue::journal

@@ -1,0 +1,112 @@
+// Journal: the single writer between the engine and the store (leader-style group commit,
+// as leveldb's write path).
+//
+// Design note. Any thread Submit()s a unit of mutations with a completion. The writer
+// thread takes everything queued so far (up to max_batch units), applies it to the Store in
+// ONE transaction, then runs each unit's completion with the outcome. While a transaction
+// is being committed, new units queue up and form the next batch: under load, batches grow
+// and one fsync covers many check-ins; when idle, a lone check-in commits at once.
+// Throughput comes from batching, not from skipping the fsync.
+//
+// Failure (leveldb's sticky background error): when Apply fails, the units of that batch
+// are completed with kUnavailable (clients hear 503 and retry), `healthy()` turns false,
+// and the mutations are kept and retried, with backoff, before anything newer — memory
+// stays the index, and the store catches up when it can. Once a retry succeeds the journal
+// is healthy again.
+//
+// History pruning happens on the writer thread between batches, one watch per small
+// transaction, so it never holds a check-in's commit behind a long delete.
+//
+// Thread-safety: Submit, healthy and stats from any thread; completions run on the
+// writer thread and must not block.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/mutex.h"
+#include "base/result.h"
+#include "store/store.h"
+
+namespace overdue::journal {
+
+using Done = std::function<void(base::Status)>;
+
+struct JournalOptions {
+  // Units per transaction at most: bounds the time one commit holds replies back.
+  size_t max_batch = 4096;
+  // Check-ins kept per watch; older ones are pruned in the background.
+  int history_limit = 100;
+  // First retry delay after a failed commit; doubles up to max_retry_delay.
+  base::Duration retry_delay = std::chrono::milliseconds(100);
+  base::Duration max_retry_delay = std::chrono::seconds(5);
+};
+
+struct CommitStats {
+  size_t units = 0;       // units in the batch
+  size_t mutations = 0;   // mutations in the batch
+  base::Duration latency{0};  // Apply() wall time
+  bool ok = true;
+};
+
+class Journal {
+ public:
+  Journal(store::Store& store, const base::Clock& clock, JournalOptions options);
+  ~Journal();  // Stop()
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  void Start();
+  // Commits everything submitted before the call, then joins the writer.
+  void Stop();
+
+  // Queues `mutations` as one unit; `done` (may be empty) runs after the batch holding it
+  // committed or failed. After Stop(), completes at once with kUnavailable.
+  void Submit(std::vector<store::Mutation>&& mutations, Done done);
+
+  // Asks the writer to prune check-ins of `watch_id` older than the newest history_limit,
+  // given its latest check-in number `n`.
+  void RequestPrune(const base::Uuid& watch_id, int64_t n);
+
+  bool healthy() const { return healthy_.load(); }
+  size_t queued() const;
+  // Called on the writer thread after every commit attempt (metrics).
+  void SetCommitObserver(std::function<void(const CommitStats&)> observer);
+
+ private:
+  struct Unit {
+    std::vector<store::Mutation> mutations;
+    Done done;
+  };
+  struct Prune {
+    base::Uuid watch_id;
+    int64_t keep_from_n;
+  };
+
+  void Run();
+  void PruneSome();
+
+  store::Store& store_;
+  const base::Clock& clock_;
+  JournalOptions options_;
+  std::function<void(const CommitStats&)> observer_;
+
+  mutable base::Mutex mu_;
+  base::CondVar cv_;
+  std::deque<Unit> queue_ GUARDED_BY(mu_);
+  std::deque<Prune> prunes_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  bool started_ GUARDED_BY(mu_) = false;
+  bool stopped_ GUARDED_BY(mu_) = false;  // the writer has exited: nothing more commits
+
+  // Writer-thread only: mutations of failed batches, retried before anything newer.
+  std::vector<store::Mutation> retry_;
+  std::atomic<bool> healthy_{true};
+  std::thread writer_;
+};
+
+}  // namespace overdue::journal

@@ -1,0 +1,182 @@
+#include "journal/journal.h"
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "store/faulty_store.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace overdue::journal {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("journal_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    auto s = store::OpenSqlite(store::SqliteOptions{(dir_ / "t.db").string(), false});
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    sqlite_ = std::move(s.value());
+    faulty_ = std::make_unique<store::FaultyStore>(*sqlite_);
+    store::Project p;
+    p.id = 1;
+    p.uuid = base::Uuid::Random();
+    p.name = "p";
+    p.ping_key = "key";
+    ASSERT_TRUE(sqlite_->Apply({store::UpsertProject{p}}).ok());
+    watch_.spec.id = base::Uuid::Random();
+    watch_.spec.project_id = 1;
+    ASSERT_TRUE(sqlite_->Apply({store::UpsertWatch{watch_}}).ok());
+  }
+  void TearDown() override {
+    faulty_.reset();
+    sqlite_.reset();
+    fs::remove_all(dir_);
+  }
+
+  std::vector<store::Mutation> CheckInUnit(int64_t n) {
+    model::WatchRuntime rt;
+    rt.n_pings = n;
+    rt.status = model::Status::kUp;
+    model::CheckIn ci;
+    ci.watch_id = watch_.spec.id;
+    ci.n = n;
+    ci.at = base::FromMicros(1'700'000'000'000'000 + n);
+    std::vector<store::Mutation> m;
+    m.emplace_back(store::UpdateRuntime{watch_.spec.id, rt});
+    m.emplace_back(store::InsertCheckIn{ci});
+    return m;
+  }
+
+  int64_t StoredPings() {
+    auto w = sqlite_->GetWatch(watch_.spec.id);
+    return w.ok() && w.value() ? w.value()->runtime.n_pings : -1;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<store::Store> sqlite_;
+  std::unique_ptr<store::FaultyStore> faulty_;
+  model::Watch watch_;
+  base::SystemClock clock_;
+};
+
+TEST_F(JournalTest, CompletesEachUnitAfterItsCommit) {
+  Journal j(*faulty_, clock_, JournalOptions{});
+  j.Start();
+  std::promise<base::Status> done;
+  j.Submit(CheckInUnit(1), [&](base::Status st) {
+    // By the time we hear OK, the check-in is in the store.
+    EXPECT_EQ(StoredPings(), 1);
+    done.set_value(st);
+  });
+  EXPECT_TRUE(done.get_future().get().ok());
+  j.Stop();
+}
+
+TEST_F(JournalTest, ConcurrentSubmitsAreBatched) {
+  faulty_->SetApplyDelay(milliseconds(20));  // a slow disk: submissions pile up meanwhile
+  Journal j(*faulty_, clock_, JournalOptions{});
+  std::atomic<size_t> max_units{0};
+  std::atomic<int> commits{0};
+  j.SetCommitObserver([&](const CommitStats& s) {
+    commits++;
+    size_t prev = max_units.load();
+    while (s.units > prev && !max_units.compare_exchange_weak(prev, s.units)) {
+    }
+  });
+  j.Start();
+  constexpr int kUnits = 400;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kUnits / 4; ++i) {
+        j.Submit(CheckInUnit(t * 1000 + i + 1), [&](base::Status st) { ok += st.ok(); });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  j.Stop();  // flushes everything submitted before
+  EXPECT_EQ(ok.load(), kUnits);
+  EXPECT_GT(max_units.load(), 1u);
+  EXPECT_LT(commits.load(), kUnits);
+  auto list = sqlite_->ListCheckIns(watch_.spec.id, 10000, false);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list.value().size(), static_cast<size_t>(kUnits));
+}
+
+TEST_F(JournalTest, FailedCommitIsReportedThenRetriedUntilDurable) {
+  JournalOptions o;
+  o.retry_delay = milliseconds(5);
+  Journal j(*faulty_, clock_, o);
+  j.Start();
+  faulty_->FailApplyAfter(0);  // the next Apply fails, and all after it until Heal
+  std::promise<base::Status> first;
+  j.Submit(CheckInUnit(1), [&](base::Status st) { first.set_value(st); });
+  const base::Status st = first.get_future().get();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, base::ErrorCode::kUnavailable);
+  EXPECT_FALSE(j.healthy());
+  // While unhealthy, new units are answered at once (not durable yet) but kept.
+  std::promise<base::Status> second;
+  j.Submit(CheckInUnit(2), [&](base::Status s) { second.set_value(s); });
+  EXPECT_FALSE(second.get_future().get().ok());
+  faulty_->Heal();
+  // The kept mutations reach the store once it heals.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (StoredPings() != 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(StoredPings(), 2);
+  auto list = sqlite_->ListCheckIns(watch_.spec.id, 10, false);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list.value().size(), 2u);
+  EXPECT_TRUE(j.healthy());
+  j.Stop();
+}
+
+TEST_F(JournalTest, PrunesHistoryInTheBackground) {
+  JournalOptions o;
+  o.history_limit = 5;
+  Journal j(*faulty_, clock_, o);
+  j.Start();
+  for (int n = 1; n <= 20; ++n) j.Submit(CheckInUnit(n), {});
+  j.RequestPrune(watch_.spec.id, 20);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  size_t kept = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto list = sqlite_->ListCheckIns(watch_.spec.id, 100, false);
+    ASSERT_TRUE(list.ok());
+    kept = list.value().size();
+    if (kept == 5) break;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(kept, 5u);
+  auto newest = sqlite_->ListCheckIns(watch_.spec.id, 1, false);
+  EXPECT_EQ(newest.value().front().n, 20);
+  j.Stop();
+}
+
+TEST_F(JournalTest, SubmitAfterStopFailsAtOnce) {
+  Journal j(*faulty_, clock_, JournalOptions{});
+  j.Start();
+  j.Stop();
+  bool called = false;
+  j.Submit(CheckInUnit(1), [&](base::Status st) {
+    called = true;
+    EXPECT_FALSE(st.ok());
+  });
+  EXPECT_TRUE(called);
+}
+
+}  // namespace
+}  // namespace overdue::journal

@@ -1,0 +1,79 @@
+// Config: everything `overdue serve` and `overdue init` need to know, and LoadConfig, which
+// builds it from four sources. Precedence, highest first:
+//
+//   1. command-line flags        --min-period 1s
+//   2. environment variables     OVERDUE_MIN_PERIOD=1s   (an empty variable counts as unset)
+//   3. the TOML file             min_period = "1s"       (named by --config or OVERDUE_CONFIG)
+//   4. the defaults below
+//
+// Every option has one name, spelt with underscores in the TOML file and in `flags`
+// (`min_period`), with dashes on the command line (`--min-period`) and upper-cased behind
+// `OVERDUE_` in the environment. Every value is validated whatever its source; an error names
+// the source, the field, the value and the rule, e.g.
+//   OVERDUE_MIN_PERIOD: "abc": ...
+//   config overdue.toml: listen: "localhost": must be HOST:PORT
+//   config overdue.toml: watch[0].cron: "61 * * * *": minute must be 0-59
+// The TOML file may also declare watches ([[watch]] tables, config as code); unknown keys
+// there are errors, so a typo never passes silently.
+//
+// LoadConfig reads the file system (the TOML file) and nothing else; it is thread-compatible.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/time.h"
+#include "model/watch.h"
+
+namespace overdue::server {
+
+// When a check-in is acknowledged: kCommit after its transaction is durable (fsync'd);
+// kRelaxed before the fsync, for users who choose speed over the last few check-ins.
+enum class Durability { kCommit, kRelaxed };
+
+struct Config {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8000;  // 0: any free port (the server prints the one it bound)
+  std::string data_dir = "./data";
+  std::string config_file;  // "" = none
+  Durability durability = Durability::kCommit;
+  base::Duration min_period = std::chrono::seconds(60);  // healthchecks' minimum period/grace
+  int threads = 0;                                       // 0 = one I/O thread per core
+  size_t ping_body_limit = 10000;                        // healthchecks' PING_BODY_LIMIT
+  int history_limit = 100;                               // check-ins kept per watch
+  size_t max_connections = 10000;
+  size_t max_body_bytes = 1024 * 1024;
+  base::Duration read_timeout = std::chrono::seconds(10);
+  base::Duration idle_timeout = std::chrono::seconds(60);
+  std::string public_url;                 // base of ping URLs shown to users; "" = http://listen
+  std::string log_level = "info";         // trace debug info warn error
+  std::string log_format = "text";        // text | json
+  std::vector<model::WatchSpec> watches;  // [[watch]] tables in the TOML file
+};
+
+// One configurable option, for front ends that present them (the CLI builds its flags from
+// this list, so a new option appears everywhere at once).
+struct ConfigOption {
+  const char* name;   // with underscores: "min_period"
+  const char* value;  // what the value looks like, for help: "DURATION"
+  const char* help;   // one line, with the default
+};
+
+// Every option LoadConfig accepts in `flags`, in the environment and at the top of the TOML
+// file, in the order `overdue serve --help` shows them. Includes "config".
+std::span<const ConfigOption> ConfigOptions();
+
+// flags: option name (with underscores, e.g. "min_period") → value as typed on the command
+// line; only options actually given. getenv: the environment (std::getenv in production).
+// Errors are kInvalidArgument with a message as described at the top of this file; an
+// unreadable or malformed TOML file is also kInvalidArgument.
+base::Result<Config> LoadConfig(const std::map<std::string, std::string>& flags,
+                                const std::function<const char*(const char*)>& getenv);
+
+}  // namespace overdue::server

@@ -1,0 +1,513 @@
+#include "server/config.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace overdue::server {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "overdue-config-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    data_dir_ = (dir_ / "data").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Writes `text` to a file in the test's directory and returns its path.
+  std::string WriteFile(const std::string& text, const std::string& name = "overdue.toml") {
+    const fs::path path = dir_ / name;
+    std::ofstream(path) << text;
+    return path.string();
+  }
+
+  base::Result<Config> Load(std::map<std::string, std::string> flags = {}) {
+    // Derived watch ids need a data dir; keep it inside the test's directory unless the test
+    // sets one itself.
+    if (!flags.contains("data_dir") && !env_.contains("OVERDUE_DATA_DIR")) {
+      flags["data_dir"] = data_dir_;
+    }
+    return LoadConfig(flags, [this](const char* name) -> const char* {
+      auto it = env_.find(name);
+      return it == env_.end() ? nullptr : it->second.c_str();
+    });
+  }
+
+  // Loads a config file holding `text` and returns the error message (empty on success).
+  std::string FileError(const std::string& text) {
+    auto c = Load({{"config", WriteFile(text)}});
+    return c.ok() ? "" : c.error().message;
+  }
+
+  fs::path dir_;
+  std::string data_dir_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(ConfigTest, DefaultsWhenNothingIsGiven) {
+  auto c = LoadConfig({}, [](const char*) -> const char* { return nullptr; });
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->listen_host, "127.0.0.1");
+  EXPECT_EQ(c->listen_port, 8000);
+  EXPECT_EQ(c->data_dir, "./data");
+  EXPECT_EQ(c->config_file, "");
+  EXPECT_EQ(c->durability, Durability::kCommit);
+  EXPECT_EQ(c->min_period, seconds(60));
+  EXPECT_EQ(c->threads, 0);
+  EXPECT_EQ(c->ping_body_limit, 10000u);
+  EXPECT_EQ(c->history_limit, 100);
+  EXPECT_EQ(c->max_connections, 10000u);
+  EXPECT_EQ(c->max_body_bytes, 1024u * 1024u);
+  EXPECT_EQ(c->read_timeout, seconds(10));
+  EXPECT_EQ(c->idle_timeout, seconds(60));
+  EXPECT_EQ(c->public_url, "");
+  EXPECT_EQ(c->log_level, "info");
+  EXPECT_EQ(c->log_format, "text");
+  EXPECT_TRUE(c->watches.empty());
+}
+
+TEST_F(ConfigTest, EveryOptionIsReadFromFlags) {
+  auto c = Load({{"listen", "0.0.0.0:0"},
+                 {"durability", "relaxed"},
+                 {"min_period", "1s"},
+                 {"threads", "4"},
+                 {"ping_body_limit", "100"},
+                 {"history_limit", "7"},
+                 {"max_connections", "12"},
+                 {"max_body_bytes", "2048"},
+                 {"read_timeout", "2s"},
+                 {"idle_timeout", "3m"},
+                 {"public_url", "https://hc.example.com/"},
+                 {"log_level", "debug"},
+                 {"log_format", "json"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->listen_host, "0.0.0.0");
+  EXPECT_EQ(c->listen_port, 0);
+  EXPECT_EQ(c->data_dir, data_dir_);
+  EXPECT_EQ(c->durability, Durability::kRelaxed);
+  EXPECT_EQ(c->min_period, seconds(1));
+  EXPECT_EQ(c->threads, 4);
+  EXPECT_EQ(c->ping_body_limit, 100u);
+  EXPECT_EQ(c->history_limit, 7);
+  EXPECT_EQ(c->max_connections, 12u);
+  EXPECT_EQ(c->max_body_bytes, 2048u);
+  EXPECT_EQ(c->read_timeout, seconds(2));
+  EXPECT_EQ(c->idle_timeout, minutes(3));
+  EXPECT_EQ(c->public_url, "https://hc.example.com/");
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->log_format, "json");
+}
+
+TEST_F(ConfigTest, FlagBeatsEnvBeatsFileBeatsDefault) {
+  const std::string file = WriteFile(R"(
+    min_period = "5s"
+    threads = 3
+    history_limit = 30
+    log_level = "warn"
+  )");
+  env_["OVERDUE_CONFIG"] = file;
+  env_["OVERDUE_MIN_PERIOD"] = "7s";
+  env_["OVERDUE_THREADS"] = "2";
+  auto c = Load({{"min_period", "9s"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->config_file, file);
+  EXPECT_EQ(c->min_period, seconds(9));  // flag over env and file
+  EXPECT_EQ(c->threads, 2);              // env over file
+  EXPECT_EQ(c->history_limit, 30);       // file over default
+  EXPECT_EQ(c->log_level, "warn");
+  EXPECT_EQ(c->max_connections, 10000u);  // default
+}
+
+TEST_F(ConfigTest, ConfigFlagBeatsConfigEnv) {
+  env_["OVERDUE_CONFIG"] = WriteFile("threads = 1\n", "env.toml");
+  auto c = Load({{"config", WriteFile("threads = 5\n", "flag.toml")}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->threads, 5);
+}
+
+TEST_F(ConfigTest, EmptyEnvironmentVariableCountsAsUnset) {
+  env_["OVERDUE_MIN_PERIOD"] = "";
+  env_["OVERDUE_CONFIG"] = "";
+  auto c = Load();
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->min_period, seconds(60));
+}
+
+TEST_F(ConfigTest, BadEnvValueNamesVariableAndValue) {
+  env_["OVERDUE_MIN_PERIOD"] = "abc";
+  auto c = Load();
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, base::ErrorCode::kInvalidArgument);
+  EXPECT_THAT(c.error().message, StartsWith("OVERDUE_MIN_PERIOD: \"abc\": "));
+  // The value is quoted once, though base::ParseDuration's own message quotes it too.
+  EXPECT_THAT(c.error().message, Not(HasSubstr("\"abc\": \"abc\"")));
+}
+
+TEST_F(ConfigTest, ErrorsEscapeControlCharactersInValues) {
+  env_["OVERDUE_LOG_LEVEL"] = "info\n\x1b[31m";
+  auto c = Load();
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.error().message, StartsWith("OVERDUE_LOG_LEVEL: \"info\\x0a\\x1b[31m\": "));
+}
+
+TEST_F(ConfigTest, BadFlagValueNamesFlagAndRule) {
+  auto c = Load({{"threads", "lots"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, "--threads: \"lots\": must be an integer from 0 to 1024");
+}
+
+TEST_F(ConfigTest, BadFileValueNamesFileAndKey) {
+  const std::string path = WriteFile("listen = \"localhost\"\n");
+  auto c = Load({{"config", path}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, "config " + path +
+                                   ": listen: \"localhost\": must be HOST:PORT, e.g. "
+                                   "127.0.0.1:8000 or [::1]:8000");
+}
+
+TEST_F(ConfigTest, BadValueIsAnErrorEvenWhenAHigherSourceOverridesIt) {
+  env_["OVERDUE_THREADS"] = "-1";
+  auto c = Load({{"threads", "2"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.error().message, StartsWith("OVERDUE_THREADS: \"-1\": "));
+}
+
+TEST_F(ConfigTest, UnknownFlagNameIsAProgrammingError) {
+  auto c = Load({{"min-period", "1s"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code, base::ErrorCode::kInternal);
+}
+
+TEST_F(ConfigTest, ListenAcceptsNamesIpv4AndBracketedIpv6) {
+  auto c = Load({{"listen", "[::1]:9000"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->listen_host, "::1");
+  EXPECT_EQ(c->listen_port, 9000);
+  c = Load({{"listen", "localhost:65535"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->listen_host, "localhost");
+  EXPECT_EQ(c->listen_port, 65535);
+}
+
+TEST_F(ConfigTest, ListenRejectsMalformedAddresses) {
+  for (const char* bad : {"8000", ":8000", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1",
+                          "::1:8000", "[::1:8000", "[]:80", "exa mple:80", "[zz]:80"}) {
+    auto c = Load({{"listen", bad}});
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_THAT(c.error().message, StartsWith(std::string("--listen: \"") + bad + "\": "));
+  }
+}
+
+TEST_F(ConfigTest, RejectsOutOfRangeOrMalformedValues) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"durability", "fast"},
+      {"min_period", "500ms"},
+      {"min_period", "abc"},
+      {"min_period", "366d"},
+      {"threads", "1025"},
+      {"threads", "4x"},
+      {"ping_body_limit", "-5"},
+      {"history_limit", "0"},
+      {"max_connections", "0"},
+      {"max_body_bytes", "100"},
+      {"max_body_bytes", "99999999999999999999999"},
+      {"read_timeout", "0s"},
+      {"idle_timeout", "2d"},
+      {"public_url", "ftp://x"},
+      {"public_url", "https://"},
+      {"public_url", "http://x/?a=b"},
+      {"log_level", "verbose"},
+      {"log_format", "xml"},
+      {"data_dir", ""},
+      {"config", ""},
+  };
+  for (const auto& [name, value] : cases) {
+    auto c = Load({{name, value}});
+    ASSERT_FALSE(c.ok()) << name << "=" << value;
+    std::string flag = "--" + name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    EXPECT_THAT(c.error().message, StartsWith(flag + ": ")) << name << "=" << value;
+  }
+}
+
+TEST_F(ConfigTest, MissingConfigFileIsAnError) {
+  auto c = Load({{"config", (dir_ / "nope.toml").string()}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.error().message, StartsWith("config " + (dir_ / "nope.toml").string() + ": "));
+  EXPECT_THAT(c.error().message, HasSubstr("No such file"));
+}
+
+TEST_F(ConfigTest, TomlSyntaxErrorNamesLine) {
+  const std::string path = WriteFile("threads = 1\nmin_period = \n");
+  auto c = Load({{"config", path}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.error().message, StartsWith("config " + path + ":2:"));
+}
+
+TEST_F(ConfigTest, UnknownTopLevelKeyIsAnError) {
+  EXPECT_THAT(FileError("min_perod = \"1s\"\n"), HasSubstr(": min_perod: unknown key"));
+  EXPECT_THAT(FileError("config = \"other.toml\"\n"), HasSubstr(": config: "));
+  EXPECT_THAT(FileError("[server]\nthreads = 1\n"), HasSubstr(": server: unknown key"));
+}
+
+TEST_F(ConfigTest, WrongTomlTypesAreErrors) {
+  EXPECT_THAT(FileError("threads = \"4\"\n"), HasSubstr(": threads: must be an integer"));
+  EXPECT_THAT(FileError("listen = 8000\n"), HasSubstr(": listen: must be a string"));
+  EXPECT_THAT(FileError("min_period = true\n"), HasSubstr(": min_period: must be a duration"));
+  EXPECT_THAT(FileError("[watch]\nname = \"x\"\n"), HasSubstr(": watch: must be an array"));
+}
+
+TEST_F(ConfigTest, FileDurationsAcceptStringsAndSeconds) {
+  auto c = Load({{"config", WriteFile("min_period = 30\nread_timeout = \"2m\"\n")}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->min_period, seconds(30));
+  EXPECT_EQ(c->read_timeout, minutes(2));
+}
+
+TEST_F(ConfigTest, WatchTablesBecomeWatchSpecs) {
+  auto c = Load({{"config", WriteFile(R"(
+    min_period = "1s"
+
+    [[watch]]
+    id = "5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10"
+    name = "nightly backup"
+    slug = "nightly-backup"
+    tags = "prod db"
+    desc = "pg_dump to s3"
+    period = "1d"
+    grace = "1h"
+    manual_resume = true
+    methods = "POST"
+    filter_http_body = true
+    filter_default_fail = true
+    start_kw = "begin"
+    success_kw = "done,ok"
+    failure_kw = "error"
+
+    [[watch]]
+    name = "hourly"
+    cron = "0 * * * *"
+    tz = "Europe/Berlin"
+    grace = 120
+
+    [[watch]]
+    name = "trip"
+    kind = "person"
+    once = "2025-06-01T18:00:00+02:00"
+
+    [[watch]]
+    name = "trip2"
+    once = 2025-06-01T16:00:00.5Z
+  )")}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->watches.size(), 4u);
+
+  const model::WatchSpec& a = c->watches[0];
+  EXPECT_EQ(a.id.ToString(), "5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10");
+  EXPECT_EQ(a.name, "nightly backup");
+  EXPECT_EQ(a.slug, "nightly-backup");
+  EXPECT_EQ(a.tags, "prod db");
+  EXPECT_EQ(a.desc, "pg_dump to s3");
+  EXPECT_EQ(a.kind, model::WatchKind::kJob);
+  EXPECT_EQ(a.schedule.kind, model::Schedule::Kind::kPeriod);
+  EXPECT_EQ(a.schedule.period, hours(24));
+  EXPECT_EQ(a.schedule.grace, hours(1));
+  EXPECT_TRUE(a.manual_resume);
+  EXPECT_TRUE(a.post_only);
+  EXPECT_TRUE(a.filter_http_body);
+  EXPECT_TRUE(a.filter_default_fail);
+  EXPECT_EQ(a.start_kw, "begin");
+  EXPECT_EQ(a.success_kw, "done,ok");
+  EXPECT_EQ(a.failure_kw, "error");
+
+  const model::WatchSpec& b = c->watches[1];
+  EXPECT_EQ(b.schedule.kind, model::Schedule::Kind::kCron);
+  EXPECT_EQ(b.schedule.cron, "0 * * * *");
+  EXPECT_EQ(b.schedule.tz, "Europe/Berlin");
+  EXPECT_EQ(b.schedule.grace, minutes(2));
+  EXPECT_EQ(b.slug, "hourly");  // healthchecks fills a missing slug with slugify(name)
+  EXPECT_FALSE(b.id.IsNil());
+  EXPECT_FALSE(b.post_only);
+
+  const model::WatchSpec& t = c->watches[2];
+  EXPECT_EQ(t.kind, model::WatchKind::kPerson);
+  EXPECT_EQ(t.schedule.kind, model::Schedule::Kind::kOnce);
+  // 2025-06-01T16:00:00Z
+  EXPECT_EQ(base::ToMicros(t.schedule.once_at), int64_t{1748793600} * 1'000'000);
+  EXPECT_EQ(base::ToMicros(c->watches[3].schedule.once_at),
+            int64_t{1748793600} * 1'000'000 + 500'000);
+}
+
+TEST_F(ConfigTest, WatchWithoutScheduleGetsHealthchecksDefaults) {
+  auto c = Load({{"config", WriteFile("[[watch]]\nslug = \"x\"\n")}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->watches.size(), 1u);
+  EXPECT_EQ(c->watches[0].schedule.kind, model::Schedule::Kind::kPeriod);
+  EXPECT_EQ(c->watches[0].schedule.period, hours(24));
+  EXPECT_EQ(c->watches[0].schedule.grace, hours(1));
+}
+
+TEST_F(ConfigTest, DerivedIdIsStableAcrossLoadsAndShapedAsUuidV4) {
+  const std::string text = "[[watch]]\nname = \"Nightly Backup!\"\n[[watch]]\nslug = \"other\"\n";
+  auto first = Load({{"config", WriteFile(text)}});
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  // Editing anything but the slug keeps the id (and so the ping URL).
+  auto second = Load({{"config", WriteFile("[[watch]]\nname = \"Nightly Backup!\"\nperiod = "
+                                           "\"2h\"\n[[watch]]\nslug = \"other\"\n")}});
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(first->watches[0].slug, "nightly-backup");
+  EXPECT_EQ(first->watches[0].id, second->watches[0].id);
+  EXPECT_EQ(first->watches[1].id, second->watches[1].id);
+  EXPECT_NE(first->watches[0].id, first->watches[1].id);
+  const std::string id = first->watches[0].id.ToString();
+  EXPECT_EQ(id[14], '4');
+  EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos);
+  EXPECT_TRUE(fs::exists(fs::path(data_dir_) / "config-watch-ids.key"));
+}
+
+TEST_F(ConfigTest, DerivedIdDependsOnTheDataDirsSecret) {
+  // Unguessable ping URLs: the same slug on another installation gets another id.
+  const std::string path = WriteFile("[[watch]]\nslug = \"backup\"\n");
+  auto a = Load({{"config", path}, {"data_dir", (dir_ / "a").string()}});
+  auto b = Load({{"config", path}, {"data_dir", (dir_ / "b").string()}});
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  EXPECT_NE(a->watches[0].id, b->watches[0].id);
+}
+
+TEST_F(ConfigTest, NoDataDirWrittenWhenEveryWatchHasAnId) {
+  auto c =
+      Load({{"config", WriteFile("[[watch]]\nid = \"5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10\"\n")}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(fs::exists(data_dir_));
+}
+
+TEST_F(ConfigTest, CorruptWatchIdKeyIsAnError) {
+  fs::create_directories(data_dir_);
+  std::ofstream(fs::path(data_dir_) / "config-watch-ids.key") << "short";
+  EXPECT_THAT(FileError("[[watch]]\nslug = \"x\"\n"),
+              HasSubstr("watch[0].id: cannot derive one: "));
+}
+
+TEST_F(ConfigTest, WatchErrorsNameTheFieldAndRule) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[[watch]]\nslug = \"x\"\nperod = \"1h\"\n", "watch[0].perod: unknown key"},
+      {"[[watch]]\nid = \"not-a-uuid\"\n", "watch[0].id: \"not-a-uuid\": must be a UUID"},
+      {"[[watch]]\nid = \"00000000-0000-0000-0000-000000000000\"\n",
+       "watch[0].id: \"00000000-0000-0000-0000-000000000000\": must not be the nil UUID"},
+      {"[[watch]]\nname = \"" + std::string(101, 'n') + "\"\n",
+       "watch[0].name: must be at most 100 characters"},
+      {"[[watch]]\nslug = \"Nightly\"\n", "watch[0].slug: \"Nightly\": must match ^[a-z0-9-_]*$"},
+      {"[[watch]]\nslug = 5\n", "watch[0].slug: must be a string"},
+      {"[[watch]]\nslug = \"x\"\nmanual_resume = \"yes\"\n",
+       "watch[0].manual_resume: must be true or false"},
+      {"[[watch]]\nslug = \"x\"\nmethods = \"GET\"\n",
+       "watch[0].methods: \"GET\": must be \"\" or \"POST\""},
+      {"[[watch]]\nslug = \"x\"\nkind = \"robot\"\n",
+       "watch[0].kind: \"robot\": must be job, person or team"},
+      {"[[watch]]\nslug = \"x\"\nstart_kw = \"" + std::string(201, 'k') + "\"\n",
+       "watch[0].start_kw: must be at most 200 characters"},
+      {"[[watch]]\nslug = \"x\"\nperiod = \"1h\"\ncron = \"0 * * * *\"\n",
+       "watch[0]: give one of period, cron or once"},
+      {"[[watch]]\nslug = \"x\"\nperiod = \"1h\"\ntz = \"UTC\"\n",
+       "watch[0].tz: only valid with cron"},
+      {"[[watch]]\nslug = \"x\"\nperiod = \"soon\"\n", "watch[0].period: \"soon\": "},
+      {"[[watch]]\nslug = \"x\"\ngrace = -5\n", "watch[0].grace: -5: must not be negative"},
+      {"[[watch]]\nslug = \"x\"\nonce = \"tomorrow\"\n",
+       "watch[0].once: \"tomorrow\": must be an RFC 3339 instant"},
+      {"[[watch]]\nslug = \"x\"\nonce = 2025-06-01T18:00:00\n",
+       "watch[0].once: must be an RFC 3339 instant"},
+      {"[[watch]]\nslug = \"x\"\nonce = \"2025-02-30T18:00:00Z\"\n",
+       "watch[0].once: \"2025-02-30T18:00:00Z\": must be an RFC 3339"},
+      {"[[watch]]\ntags = \"a\"\n", "watch[0]: needs an id, a slug or a name"},
+      {"[[watch]]\nslug = \"a\"\n[[watch]]\nslug = \"a\"\n",
+       "watch[1].id: \"" /* derived from the same slug */},
+      {"[[watch]]\nslug = \"a\"\nid = \"5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10\"\n"
+       "[[watch]]\nslug = \"b\"\nid = \"5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10\"\n",
+       "watch[1].id: \"5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10\": already used by watch[0]"},
+      {"[[watch]]\nslug = \"a\"\nid = \"5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10\"\n"
+       "[[watch]]\nslug = \"a\"\nid = \"6f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10\"\n",
+       "watch[1].slug: \"a\": already used by watch[0]"},
+      {"[[watch]]\nname = \"A b\"\n[[watch]]\nname = \"a-b\"\nid = "
+       "\"6f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10\"\n",
+       "watch[1].slug: \"a-b\": already used by watch[0] (derived from the name)"},
+  };
+  for (const auto& [text, expected] : cases) {
+    const std::string path = WriteFile(text);
+    auto c = Load({{"config", path}, {"min_period", "1s"}});
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_THAT(c.error().message, StartsWith("config " + path + ": " + expected)) << text;
+  }
+}
+
+TEST_F(ConfigTest, ScheduleValidationUsesFinalMinPeriodAndNamesTheWatch) {
+  const std::string path = WriteFile(R"(
+    min_period = "1s"
+    [[watch]]
+    slug = "fast"
+    period = "10s"
+    grace = "10s"
+  )");
+  auto ok = Load({{"config", path}});
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  // A flag raising the minimum makes the file's watch invalid.
+  auto c = Load({{"config", path}, {"min_period", "1m"}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.error().message, StartsWith("config " + path + ": watch[0]."));
+}
+
+TEST_F(ConfigTest, BadCronNamesWatchFieldAndValue) {
+  const std::string path =
+      WriteFile("[[watch]]\nslug = \"x\"\ncron = \"61 * * * *\"\ntz = \"UTC\"\n");
+  auto c = Load({{"config", path}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.error().message,
+              StartsWith("config " + path + ": watch[0].cron: \"61 * * * *\": "));
+  EXPECT_THAT(c.error().message, HasSubstr("minute"));
+}
+
+TEST_F(ConfigTest, UnknownTimeZoneIsAnError) {
+  const std::string path =
+      WriteFile("[[watch]]\nslug = \"x\"\ncron = \"0 * * * *\"\ntz = \"Mars/Olympus\"\n");
+  auto c = Load({{"config", path}});
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.error().message, StartsWith("config " + path + ": watch[0].tz: "));
+  EXPECT_THAT(c.error().message, HasSubstr("Mars/Olympus"));
+}
+
+TEST_F(ConfigTest, ConfigOptionsListsEveryOptionOnce) {
+  std::set<std::string> names;
+  for (const ConfigOption& o : ConfigOptions()) {
+    EXPECT_TRUE(names.insert(o.name).second) << o.name;
+    EXPECT_NE(std::string(o.help), "") << o.name;
+  }
+  for (const char* name :
+       {"listen", "data_dir", "config", "durability", "min_period", "threads", "ping_body_limit",
+        "history_limit", "max_connections", "max_body_bytes", "read_timeout", "idle_timeout",
+        "public_url", "log_level", "log_format"}) {
+    EXPECT_TRUE(names.contains(name)) << name;
+  }
+  // Each is accepted by LoadConfig as a flag (with a valid value the defaults give).
+  EXPECT_EQ(names.size(), 15u);
+}
+
+}  // namespace
+}  // namespace overdue::server

@@ -1,0 +1,716 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "base/mutex.h"
+
+namespace overdue::store {
+namespace {
+
+using base::FromMicros;
+using base::ToMicros;
+
+// Schema migrations, applied in order inside one transaction each; PRAGMA user_version
+// records how many were applied. Append, never edit: a released migration is history.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE projects (
+  id INTEGER PRIMARY KEY,
+  uuid TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  ping_key TEXT NOT NULL UNIQUE,
+  created INTEGER NOT NULL
+);
+CREATE TABLE api_keys (
+  hash TEXT PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+  prefix TEXT NOT NULL,
+  read_only INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE TABLE watches (
+  id TEXT PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id),
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  slug TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  desc TEXT NOT NULL,
+  schedule_kind TEXT NOT NULL,
+  period_us INTEGER NOT NULL,
+  cron TEXT NOT NULL,
+  tz TEXT NOT NULL,
+  once_at INTEGER NOT NULL,
+  grace_us INTEGER NOT NULL,
+  manual_resume INTEGER NOT NULL,
+  post_only INTEGER NOT NULL,
+  filter_http_body INTEGER NOT NULL,
+  filter_default_fail INTEGER NOT NULL,
+  start_kw TEXT NOT NULL,
+  success_kw TEXT NOT NULL,
+  failure_kw TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  last_ping INTEGER NOT NULL,
+  last_start INTEGER NOT NULL,
+  last_start_rid TEXT,
+  last_duration_us INTEGER,
+  n_pings INTEGER NOT NULL,
+  alert_after INTEGER NOT NULL
+);
+CREATE INDEX watches_by_project ON watches(project_id, created, id);
+-- No foreign key to watches: a check-in row is history, written in the same batch as the
+-- watch's runtime; DeleteWatch removes it explicitly.
+CREATE TABLE check_ins (
+  watch_id TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  signal TEXT NOT NULL,
+  exit_status INTEGER,
+  rid TEXT,
+  remote_addr TEXT NOT NULL,
+  scheme TEXT NOT NULL,
+  method TEXT NOT NULL,
+  user_agent TEXT NOT NULL,
+  body BLOB NOT NULL,
+  duration_us INTEGER,
+  PRIMARY KEY (watch_id, n)
+) WITHOUT ROWID;
+CREATE TABLE flips (
+  id INTEGER PRIMARY KEY,
+  watch_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  old_status TEXT NOT NULL,
+  new_status TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  detected_late INTEGER NOT NULL,
+  detected_at INTEGER NOT NULL
+);
+CREATE INDEX flips_by_watch ON flips(watch_id, at);
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// Waiting for a lock held by another process (a backup, an operator's sqlite3 shell).
+constexpr int kBusyTimeoutMs = 5000;
+
+constexpr const char* kWatchColumns =
+    "id, project_id, kind, name, slug, tags, desc, schedule_kind, period_us, cron, tz, "
+    "once_at, grace_us, manual_resume, post_only, filter_http_body, filter_default_fail, "
+    "start_kw, success_kw, failure_kw, created, status, last_ping, last_start, "
+    "last_start_rid, last_duration_us, n_pings, alert_after";
+
+std::string_view ScheduleKindName(model::Schedule::Kind k) {
+  switch (k) {
+    case model::Schedule::Kind::kPeriod:
+      return "period";
+    case model::Schedule::Kind::kCron:
+      return "cron";
+    case model::Schedule::Kind::kOnce:
+      return "once";
+  }
+  return "period";
+}
+
+model::Schedule::Kind ParseScheduleKind(std::string_view s) {
+  if (s == "cron") return model::Schedule::Kind::kCron;
+  if (s == "once") return model::Schedule::Kind::kOnce;
+  return model::Schedule::Kind::kPeriod;
+}
+
+// A prepared statement, reset after each use.
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { sqlite3_finalize(stmt_); }
+
+  base::Status Prepare(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) !=
+        SQLITE_OK) {
+      return base::Internal(std::string("sqlite: prepare: ") + sqlite3_errmsg(db));
+    }
+    return {};
+  }
+  sqlite3_stmt* get() { return stmt_; }
+
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void BindBlob(int i, std::string_view v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
+  void Bind(int i, const std::optional<base::Uuid>& u) {
+    if (u) {
+      Bind(i, std::string_view(u->ToString()));
+    } else {
+      BindNull(i);
+    }
+  }
+
+  int64_t Int(int c) { return sqlite3_column_int64(stmt_, c); }
+  bool IsNull(int c) { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
+  std::string Text(int c) {
+    const unsigned char* p = sqlite3_column_text(stmt_, c);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, c)))
+             : std::string();
+  }
+  std::string Blob(int c) {
+    const void* p = sqlite3_column_blob(stmt_, c);
+    return p ? std::string(static_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, c)))
+             : std::string();
+  }
+  std::optional<base::Uuid> OptUuid(int c) {
+    if (IsNull(c)) return std::nullopt;
+    return base::Uuid::Parse(Text(c));
+  }
+
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+base::Status Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = std::string("sqlite: ") + (err ? err : sqlite3_errmsg(db));
+    sqlite3_free(err);
+    return base::Unavailable(msg);
+  }
+  return {};
+}
+
+base::Status StepDone(sqlite3* db, Stmt& s) {
+  const int rc = sqlite3_step(s.get());
+  s.Reset();
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    return base::Unavailable(std::string("sqlite: ") + sqlite3_errmsg(db));
+  }
+  return {};
+}
+
+model::Watch ReadWatch(Stmt& s) {
+  model::Watch w;
+  w.spec.id = base::Uuid::Parse(s.Text(0)).value_or(base::Uuid{});
+  w.spec.project_id = s.Int(1);
+  w.spec.kind = model::ParseWatchKind(s.Text(2)).value_or(model::WatchKind::kJob);
+  w.spec.name = s.Text(3);
+  w.spec.slug = s.Text(4);
+  w.spec.tags = s.Text(5);
+  w.spec.desc = s.Text(6);
+  w.spec.schedule.kind = ParseScheduleKind(s.Text(7));
+  w.spec.schedule.period = base::Duration(s.Int(8));
+  w.spec.schedule.cron = s.Text(9);
+  w.spec.schedule.tz = s.Text(10);
+  w.spec.schedule.once_at = FromMicros(s.Int(11));
+  w.spec.schedule.grace = base::Duration(s.Int(12));
+  w.spec.manual_resume = s.Int(13) != 0;
+  w.spec.post_only = s.Int(14) != 0;
+  w.spec.filter_http_body = s.Int(15) != 0;
+  w.spec.filter_default_fail = s.Int(16) != 0;
+  w.spec.start_kw = s.Text(17);
+  w.spec.success_kw = s.Text(18);
+  w.spec.failure_kw = s.Text(19);
+  w.spec.created = FromMicros(s.Int(20));
+  w.runtime.status = model::ParseStatus(s.Text(21)).value_or(model::Status::kNew);
+  w.runtime.last_ping = FromMicros(s.Int(22));
+  w.runtime.last_start = FromMicros(s.Int(23));
+  w.runtime.last_start_rid = s.OptUuid(24);
+  if (!s.IsNull(25)) w.runtime.last_duration = base::Duration(s.Int(25));
+  w.runtime.n_pings = s.Int(26);
+  w.runtime.alert_after = FromMicros(s.Int(27));
+  return w;
+}
+
+model::CheckIn ReadCheckIn(Stmt& s, const base::Uuid& watch_id, bool with_body) {
+  model::CheckIn ci;
+  ci.watch_id = watch_id;
+  ci.n = s.Int(0);
+  ci.at = FromMicros(s.Int(1));
+  ci.signal = model::ParseSignal(s.Text(2)).value_or(model::Signal::kSuccess);
+  if (!s.IsNull(3)) ci.exit_status = static_cast<int>(s.Int(3));
+  ci.rid = s.OptUuid(4);
+  ci.remote_addr = s.Text(5);
+  ci.scheme = s.Text(6);
+  ci.method = s.Text(7);
+  ci.user_agent = s.Text(8);
+  if (!s.IsNull(9)) ci.duration = base::Duration(s.Int(9));
+  if (with_body) {
+    ci.body = s.Blob(10);
+    ci.body_size = ci.body.size();
+  }
+  return ci;
+}
+
+class SqliteStore final : public Store {
+ public:
+  ~SqliteStore() override {
+    // Statements before connections.
+    writer_stmts_.reset();
+    reader_stmts_.reset();
+    sqlite3_close_v2(writer_);
+    sqlite3_close_v2(reader_);
+  }
+
+  base::Status Open(const SqliteOptions& o) {
+    if (auto st = OpenConnection(o.path, &writer_); !st.ok()) return st;
+    if (auto st = Exec(writer_, o.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        !st.ok()) {
+      return st;
+    }
+    if (auto st = Migrate(); !st.ok()) return st;
+    if (auto st = OpenConnection(o.path, &reader_); !st.ok()) return st;
+    writer_stmts_ = std::make_unique<WriterStmts>();
+    reader_stmts_ = std::make_unique<ReaderStmts>();
+    return PrepareAll();
+  }
+
+  base::Status Apply(const std::vector<Mutation>& batch) override {
+    WriterStmts& w = *writer_stmts_;
+    if (auto st = StepDone(writer_, w.begin); !st.ok()) return st;
+    for (const Mutation& m : batch) {
+      base::Status st = std::visit([&](const auto& mut) { return Write(mut); }, m);
+      if (!st.ok()) {
+        (void)StepDone(writer_, w.rollback);
+        return st;
+      }
+    }
+    if (auto st = StepDone(writer_, w.commit); !st.ok()) {
+      (void)StepDone(writer_, w.rollback);
+      return st;
+    }
+    return {};
+  }
+
+  Result<std::vector<Project>> LoadProjects() override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->projects;
+    std::vector<Project> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      Project p;
+      p.id = s.Int(0);
+      p.uuid = base::Uuid::Parse(s.Text(1)).value_or(base::Uuid{});
+      p.name = s.Text(2);
+      p.ping_key = s.Text(3);
+      p.created = FromMicros(s.Int(4));
+      out.push_back(std::move(p));
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::vector<ApiKey>> LoadApiKeys() override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->api_keys;
+    std::vector<ApiKey> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      ApiKey k;
+      k.hash = s.Text(0);
+      k.project_id = s.Int(1);
+      k.prefix = s.Text(2);
+      k.read_only = s.Int(3) != 0;
+      k.name = s.Text(4);
+      k.created = FromMicros(s.Int(5));
+      out.push_back(std::move(k));
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Status LoadWatches(const std::function<void(model::Watch&&)>& visit) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->all_watches;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) visit(ReadWatch(s));
+    auto r = Finish(s, rc, true);
+    if (!r.ok()) return r.error();
+    return {};
+  }
+
+  Result<std::optional<model::Watch>> GetWatch(const Uuid& id) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->get_watch;
+    s.Bind(1, std::string_view(id.ToString()));
+    std::optional<model::Watch> out;
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW) {
+      out = ReadWatch(s);
+      rc = SQLITE_DONE;
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::vector<model::Watch>> ListWatches(int64_t project_id) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->project_watches;
+    s.Bind(1, project_id);
+    std::vector<model::Watch> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(ReadWatch(s));
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::vector<model::CheckIn>> ListCheckIns(const Uuid& watch_id, size_t limit,
+                                                   bool with_bodies) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->list_check_ins;
+    s.Bind(1, std::string_view(watch_id.ToString()));
+    s.Bind(2, static_cast<int64_t>(limit));
+    std::vector<model::CheckIn> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      model::CheckIn ci = ReadCheckIn(s, watch_id, with_bodies);
+      ci.body_size = static_cast<size_t>(s.Int(11));
+      out.push_back(std::move(ci));
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::optional<model::CheckIn>> GetCheckIn(const Uuid& watch_id, int64_t n) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->get_check_in;
+    s.Bind(1, std::string_view(watch_id.ToString()));
+    s.Bind(2, n);
+    std::optional<model::CheckIn> out;
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW) {
+      out = ReadCheckIn(s, watch_id, true);
+      rc = SQLITE_DONE;
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::vector<model::Flip>> ListFlips(const Uuid& watch_id, TimePoint since,
+                                             size_t limit) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->list_flips;
+    s.Bind(1, std::string_view(watch_id.ToString()));
+    s.Bind(2, ToMicros(since));
+    s.Bind(3, static_cast<int64_t>(limit));
+    std::vector<model::Flip> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      model::Flip f;
+      f.watch_id = watch_id;
+      f.at = FromMicros(s.Int(0));
+      f.old_status = model::ParseStatus(s.Text(1)).value_or(model::Status::kNew);
+      f.new_status = model::ParseStatus(s.Text(2)).value_or(model::Status::kNew);
+      f.reason = s.Text(3);
+      f.detected_late = s.Int(4) != 0;
+      f.detected_at = FromMicros(s.Int(5));
+      out.push_back(std::move(f));
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<int64_t> PruneCheckIns(const Uuid& watch_id, int64_t keep_from_n) override {
+    Stmt& s = writer_stmts_->prune;
+    s.Bind(1, std::string_view(watch_id.ToString()));
+    s.Bind(2, keep_from_n);
+    if (auto st = StepDone(writer_, s); !st.ok()) return st.error();
+    return static_cast<int64_t>(sqlite3_changes(writer_));
+  }
+
+  Result<std::optional<std::string>> GetMeta(const std::string& key) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->get_meta;
+    s.Bind(1, std::string_view(key));
+    std::optional<std::string> out;
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW) {
+      out = s.Text(0);
+      rc = SQLITE_DONE;
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+ private:
+  struct WriterStmts {
+    Stmt begin, commit, rollback;
+    Stmt upsert_project, insert_api_key, upsert_watch, update_runtime;
+    Stmt delete_watch, delete_watch_check_ins, delete_watch_flips;
+    Stmt insert_check_in, insert_flip, set_meta, prune;
+  };
+  struct ReaderStmts {
+    Stmt projects, api_keys, all_watches, get_watch, project_watches;
+    Stmt list_check_ins, get_check_in, list_flips, get_meta;
+  };
+
+  static base::Status OpenConnection(const std::string& path, sqlite3** db) {
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path.c_str(), db, flags, nullptr) != SQLITE_OK) {
+      return base::Unavailable("sqlite: open " + path + ": " +
+                               (*db ? sqlite3_errmsg(*db) : "out of memory"));
+    }
+    sqlite3_busy_timeout(*db, kBusyTimeoutMs);
+    sqlite3_extended_result_codes(*db, 1);
+    if (auto st = Exec(*db, "PRAGMA journal_mode=WAL"); !st.ok()) return st;
+    return Exec(*db, "PRAGMA foreign_keys=ON");
+  }
+
+  base::Status Migrate() {
+    int version = 0;
+    {
+      Stmt s;
+      if (auto st = s.Prepare(writer_, "PRAGMA user_version"); !st.ok()) return st;
+      if (sqlite3_step(s.get()) == SQLITE_ROW) version = static_cast<int>(s.Int(0));
+    }
+    if (version > kSchemaVersion) {
+      return base::Unavailable("the database has schema version " + std::to_string(version) +
+                               ", written by a newer overdue (this one knows up to " +
+                               std::to_string(kSchemaVersion) + "); refusing to open it");
+    }
+    for (int v = version; v < kSchemaVersion; ++v) {
+      if (auto st = Exec(writer_, "BEGIN IMMEDIATE"); !st.ok()) return st;
+      auto st = Exec(writer_, kMigrations[v]);
+      if (st.ok()) st = Exec(writer_, ("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+      if (st.ok()) st = Exec(writer_, "COMMIT");
+      if (!st.ok()) {
+        (void)Exec(writer_, "ROLLBACK");
+        return base::Unavailable("migration " + std::to_string(v + 1) + ": " +
+                                 st.error().message);
+      }
+    }
+    return {};
+  }
+
+  base::Status PrepareAll() {
+    WriterStmts& w = *writer_stmts_;
+    ReaderStmts& r = *reader_stmts_;
+    const std::string cols = kWatchColumns;
+    const std::string upsert_watch =
+        "INSERT INTO watches (" + cols +
+        ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
+        "?21,?22,?23,?24,?25,?26,?27,?28) ON CONFLICT(id) DO UPDATE SET "
+        "project_id=?2, kind=?3, name=?4, slug=?5, tags=?6, desc=?7, schedule_kind=?8, "
+        "period_us=?9, cron=?10, tz=?11, once_at=?12, grace_us=?13, manual_resume=?14, "
+        "post_only=?15, filter_http_body=?16, filter_default_fail=?17, start_kw=?18, "
+        "success_kw=?19, failure_kw=?20, created=?21, status=?22, last_ping=?23, "
+        "last_start=?24, last_start_rid=?25, last_duration_us=?26, n_pings=?27, "
+        "alert_after=?28";
+    const std::string select_watches = "SELECT " + cols + " FROM watches";
+    struct Def {
+      Stmt* stmt;
+      std::string sql;
+    };
+    const Def writer_defs[] = {
+        {&w.begin, "BEGIN IMMEDIATE"},
+        {&w.commit, "COMMIT"},
+        {&w.rollback, "ROLLBACK"},
+        {&w.upsert_project,
+         "INSERT INTO projects (id, uuid, name, ping_key, created) VALUES (?1,?2,?3,?4,?5) "
+         "ON CONFLICT(id) DO UPDATE SET uuid=?2, name=?3, ping_key=?4, created=?5"},
+        {&w.insert_api_key,
+         "INSERT INTO api_keys (hash, project_id, prefix, read_only, name, created) "
+         "VALUES (?1,?2,?3,?4,?5,?6)"},
+        {&w.upsert_watch, upsert_watch},
+        {&w.update_runtime,
+         "UPDATE watches SET status=?2, last_ping=?3, last_start=?4, last_start_rid=?5, "
+         "last_duration_us=?6, n_pings=?7, alert_after=?8 WHERE id=?1"},
+        {&w.delete_watch, "DELETE FROM watches WHERE id=?1"},
+        {&w.delete_watch_check_ins, "DELETE FROM check_ins WHERE watch_id=?1"},
+        {&w.delete_watch_flips, "DELETE FROM flips WHERE watch_id=?1"},
+        // OR IGNORE: a check-in number is assigned once in memory; the same (watch, n)
+        // arriving twice can only be the retry of a batch whose commit outcome was unknown,
+        // and the first copy is the same check-in.
+        {&w.insert_check_in,
+         "INSERT OR IGNORE INTO check_ins (watch_id, n, at, signal, exit_status, rid, "
+         "remote_addr, scheme, method, user_agent, body, duration_us) "
+         "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"},
+        {&w.insert_flip,
+         "INSERT INTO flips (watch_id, at, old_status, new_status, reason, detected_late, "
+         "detected_at) VALUES (?1,?2,?3,?4,?5,?6,?7)"},
+        {&w.set_meta,
+         "INSERT INTO meta (key, value) VALUES (?1,?2) ON CONFLICT(key) DO UPDATE SET value=?2"},
+        {&w.prune, "DELETE FROM check_ins WHERE watch_id=?1 AND n<?2"},
+    };
+    const Def reader_defs[] = {
+        {&r.projects, "SELECT id, uuid, name, ping_key, created FROM projects ORDER BY id"},
+        {&r.api_keys,
+         "SELECT hash, project_id, prefix, read_only, name, created FROM api_keys"},
+        {&r.all_watches, select_watches},
+        {&r.get_watch, select_watches + " WHERE id=?1"},
+        {&r.project_watches, select_watches + " WHERE project_id=?1 ORDER BY created, id"},
+        {&r.list_check_ins,
+         "SELECT n, at, signal, exit_status, rid, remote_addr, scheme, method, user_agent, "
+         "duration_us, body, length(body) FROM check_ins WHERE watch_id=?1 ORDER BY n DESC "
+         "LIMIT ?2"},
+        {&r.get_check_in,
+         "SELECT n, at, signal, exit_status, rid, remote_addr, scheme, method, user_agent, "
+         "duration_us, body FROM check_ins WHERE watch_id=?1 AND n=?2"},
+        {&r.list_flips,
+         "SELECT at, old_status, new_status, reason, detected_late, detected_at FROM flips "
+         "WHERE watch_id=?1 AND at>=?2 ORDER BY at, id LIMIT ?3"},
+        {&r.get_meta, "SELECT value FROM meta WHERE key=?1"},
+    };
+    for (const Def& d : writer_defs) {
+      if (auto st = d.stmt->Prepare(writer_, d.sql.c_str()); !st.ok()) return st;
+    }
+    for (const Def& d : reader_defs) {
+      if (auto st = d.stmt->Prepare(reader_, d.sql.c_str()); !st.ok()) return st;
+    }
+    return {};
+  }
+
+  template <typename T>
+  Result<T> Finish(Stmt& s, int rc, T value) {
+    s.Reset();
+    if (rc != SQLITE_DONE) {
+      return base::Unavailable(std::string("sqlite: ") + sqlite3_errmsg(reader_));
+    }
+    return value;
+  }
+
+  Status Write(const UpsertProject& m) {
+    Stmt& s = writer_stmts_->upsert_project;
+    s.Bind(1, m.project.id);
+    s.Bind(2, std::string_view(m.project.uuid.ToString()));
+    s.Bind(3, std::string_view(m.project.name));
+    s.Bind(4, std::string_view(m.project.ping_key));
+    s.Bind(5, ToMicros(m.project.created));
+    return StepDone(writer_, s);
+  }
+  Status Write(const InsertApiKey& m) {
+    Stmt& s = writer_stmts_->insert_api_key;
+    s.Bind(1, std::string_view(m.key.hash));
+    s.Bind(2, m.key.project_id);
+    s.Bind(3, std::string_view(m.key.prefix));
+    s.Bind(4, int64_t{m.key.read_only});
+    s.Bind(5, std::string_view(m.key.name));
+    s.Bind(6, ToMicros(m.key.created));
+    return StepDone(writer_, s);
+  }
+  Status Write(const UpsertWatch& m) {
+    Stmt& s = writer_stmts_->upsert_watch;
+    const model::WatchSpec& w = m.watch.spec;
+    const model::WatchRuntime& rt = m.watch.runtime;
+    s.Bind(1, std::string_view(w.id.ToString()));
+    s.Bind(2, w.project_id);
+    s.Bind(3, model::WatchKindName(w.kind));
+    s.Bind(4, std::string_view(w.name));
+    s.Bind(5, std::string_view(w.slug));
+    s.Bind(6, std::string_view(w.tags));
+    s.Bind(7, std::string_view(w.desc));
+    s.Bind(8, ScheduleKindName(w.schedule.kind));
+    s.Bind(9, static_cast<int64_t>(w.schedule.period.count()));
+    s.Bind(10, std::string_view(w.schedule.cron));
+    s.Bind(11, std::string_view(w.schedule.tz));
+    s.Bind(12, ToMicros(w.schedule.once_at));
+    s.Bind(13, static_cast<int64_t>(w.schedule.grace.count()));
+    s.Bind(14, int64_t{w.manual_resume});
+    s.Bind(15, int64_t{w.post_only});
+    s.Bind(16, int64_t{w.filter_http_body});
+    s.Bind(17, int64_t{w.filter_default_fail});
+    s.Bind(18, std::string_view(w.start_kw));
+    s.Bind(19, std::string_view(w.success_kw));
+    s.Bind(20, std::string_view(w.failure_kw));
+    s.Bind(21, ToMicros(w.created));
+    BindRuntime(s, rt, 22);
+    return StepDone(writer_, s);
+  }
+  // Binds status, last_ping, last_start, last_start_rid, last_duration, n_pings,
+  // alert_after at positions first..first+6.
+  static void BindRuntime(Stmt& s, const model::WatchRuntime& rt, int first) {
+    s.Bind(first, model::StatusName(rt.status));
+    s.Bind(first + 1, ToMicros(rt.last_ping));
+    s.Bind(first + 2, ToMicros(rt.last_start));
+    s.Bind(first + 3, rt.last_start_rid);
+    if (rt.last_duration) {
+      s.Bind(first + 4, static_cast<int64_t>(rt.last_duration->count()));
+    } else {
+      s.BindNull(first + 4);
+    }
+    s.Bind(first + 5, rt.n_pings);
+    s.Bind(first + 6, ToMicros(rt.alert_after));
+  }
+  Status Write(const UpdateRuntime& m) {
+    Stmt& s = writer_stmts_->update_runtime;
+    s.Bind(1, std::string_view(m.watch_id.ToString()));
+    BindRuntime(s, m.runtime, 2);
+    return StepDone(writer_, s);
+  }
+  Status Write(const DeleteWatch& m) {
+    const std::string id = m.watch_id.ToString();
+    for (Stmt* s : {&writer_stmts_->delete_watch_check_ins, &writer_stmts_->delete_watch_flips,
+                    &writer_stmts_->delete_watch}) {
+      s->Bind(1, std::string_view(id));
+      if (auto st = StepDone(writer_, *s); !st.ok()) return st;
+    }
+    return {};
+  }
+  Status Write(const InsertCheckIn& m) {
+    Stmt& s = writer_stmts_->insert_check_in;
+    const model::CheckIn& c = m.check_in;
+    s.Bind(1, std::string_view(c.watch_id.ToString()));
+    s.Bind(2, c.n);
+    s.Bind(3, ToMicros(c.at));
+    s.Bind(4, model::SignalName(c.signal));
+    if (c.exit_status) {
+      s.Bind(5, int64_t{*c.exit_status});
+    } else {
+      s.BindNull(5);
+    }
+    s.Bind(6, c.rid);
+    s.Bind(7, std::string_view(c.remote_addr));
+    s.Bind(8, std::string_view(c.scheme));
+    s.Bind(9, std::string_view(c.method));
+    s.Bind(10, std::string_view(c.user_agent));
+    s.BindBlob(11, c.body);
+    if (c.duration) {
+      s.Bind(12, static_cast<int64_t>(c.duration->count()));
+    } else {
+      s.BindNull(12);
+    }
+    return StepDone(writer_, s);
+  }
+  Status Write(const InsertFlip& m) {
+    Stmt& s = writer_stmts_->insert_flip;
+    const model::Flip& f = m.flip;
+    s.Bind(1, std::string_view(f.watch_id.ToString()));
+    s.Bind(2, ToMicros(f.at));
+    s.Bind(3, model::StatusName(f.old_status));
+    s.Bind(4, model::StatusName(f.new_status));
+    s.Bind(5, std::string_view(f.reason));
+    s.Bind(6, int64_t{f.detected_late});
+    s.Bind(7, ToMicros(f.detected_at));
+    return StepDone(writer_, s);
+  }
+  Status Write(const SetMeta& m) {
+    Stmt& s = writer_stmts_->set_meta;
+    s.Bind(1, std::string_view(m.key));
+    s.Bind(2, std::string_view(m.value));
+    return StepDone(writer_, s);
+  }
+
+  sqlite3* writer_ = nullptr;
+  sqlite3* reader_ = nullptr;
+  std::unique_ptr<WriterStmts> writer_stmts_;
+  base::Mutex read_mu_;
+  std::unique_ptr<ReaderStmts> reader_stmts_;  // used under read_mu_
+};
+
+}  // namespace
+
+base::Result<std::unique_ptr<Store>> OpenSqlite(const SqliteOptions& options) {
+  auto store = std::make_unique<SqliteStore>();
+  if (auto st = store->Open(options); !st.ok()) return st.error();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace overdue::store

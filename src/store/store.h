@@ -1,0 +1,100 @@
+// Store: the durable truth behind overdue's in-memory index (DESIGN.md, Engine). One
+// interface, two implementations: SQLite (embedded default, src/store/sqlite) and
+// PostgreSQL (cluster mode, later). No SQL or driver types appear here.
+//
+// Threading: Apply() is called only by the journal's single writer thread. Read methods
+// may be called from any thread concurrently with Apply(); implementations serialise or
+// use separate connections as they need. Every method returns an error value instead of
+// throwing; kUnavailable means the store could not be reached or written (disk full,
+// fsync failed), and the caller decides whether to retry.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/result.h"
+#include "base/time.h"
+#include "base/uuid.h"
+#include "model/check_in.h"
+#include "model/flip.h"
+#include "model/watch.h"
+
+namespace overdue::store {
+
+using base::Result;
+using base::Status;
+using base::TimePoint;
+using base::Uuid;
+
+struct Project {
+  int64_t id = 0;  // assigned by the caller (journal), unique per store
+  Uuid uuid;
+  std::string name;
+  std::string ping_key;  // the <ping-key> of /ping/<ping-key>/<slug> URLs
+  TimePoint created{};
+};
+
+// An API key is never stored in clear: `hash` is a SHA-256 of the full key, `prefix` its
+// first characters for listing ("hcw_ab12…").
+struct ApiKey {
+  int64_t project_id = 0;
+  std::string prefix;
+  std::string hash;
+  bool read_only = false;
+  std::string name;
+  TimePoint created{};
+};
+
+// Mutations, applied in order inside one transaction by Apply().
+struct UpsertProject { Project project; };
+struct InsertApiKey { ApiKey key; };
+struct UpsertWatch { model::Watch watch; };        // definition and runtime
+struct UpdateRuntime { Uuid watch_id; model::WatchRuntime runtime; };
+struct DeleteWatch { Uuid watch_id; };              // and its history and flips
+struct InsertCheckIn { model::CheckIn check_in; };
+struct InsertFlip { model::Flip flip; };
+struct SetMeta { std::string key; std::string value; };
+using Mutation = std::variant<UpsertProject, InsertApiKey, UpsertWatch, UpdateRuntime,
+                              DeleteWatch, InsertCheckIn, InsertFlip, SetMeta>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Applies every mutation in one transaction: all or nothing. When it returns ok the
+  // changes are as durable as the store's sync setting promises.
+  virtual Status Apply(const std::vector<Mutation>& batch) = 0;
+
+  // Start-up loading. LoadWatches streams every watch (definition and runtime).
+  virtual Result<std::vector<Project>> LoadProjects() = 0;
+  virtual Result<std::vector<ApiKey>> LoadApiKeys() = 0;
+  virtual Status LoadWatches(const std::function<void(model::Watch&&)>& visit) = 0;
+
+  // Reads for the API and the dashboard.
+  virtual Result<std::optional<model::Watch>> GetWatch(const Uuid& id) = 0;
+  // Every watch of a project, ordered by creation time then id.
+  virtual Result<std::vector<model::Watch>> ListWatches(int64_t project_id) = 0;
+  // Newest first, at most `limit`. Bodies are included only when `with_bodies`.
+  virtual Result<std::vector<model::CheckIn>> ListCheckIns(const Uuid& watch_id, size_t limit,
+                                                           bool with_bodies) = 0;
+  virtual Result<std::optional<model::CheckIn>> GetCheckIn(const Uuid& watch_id,
+                                                           int64_t n) = 0;
+  // Oldest first, flips at or after `since`, at most `limit`.
+  virtual Result<std::vector<model::Flip>> ListFlips(const Uuid& watch_id, TimePoint since,
+                                                     size_t limit) = 0;
+
+  // Deletes check-ins of `watch_id` numbered below `keep_from_n`. Returns rows removed.
+  // Called by the background pruner in small transactions.
+  virtual Result<int64_t> PruneCheckIns(const Uuid& watch_id, int64_t keep_from_n) = 0;
+
+  // Small key/value facts about the server itself (e.g. "last_alive" for detecting
+  // deadlines that passed while the process was down).
+  // Written through the SetMeta mutation.
+  virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
+};
+
+}  // namespace overdue::store
