@@ -343,6 +343,17 @@ int Serve(const Config& config) {
 
   const std::string url = "http://" + config.listen_host + ":" + std::to_string(port.value());
   std::printf("overdue listening on %s\n", url.c_str());
+  const std::string pub = PublicUrl(config, port.value());
+  const std::string& ping_key = projects.value().front().ping_key;
+  std::printf(
+      "\n  Create a watch and check in (paste into a shell or a crontab line):\n"
+      "    curl -fsS -m 10 --retry 5 \"%s/ping/%s/my-first-job?create=1\"\n"
+      "  Then each run of the job:  curl -fsS -m 10 --retry 5 %s/ping/%s/my-first-job\n"
+      "  Or wrap a command:         overdue run --url %s/ping/%s/my-first-job -- <command>\n"
+      "  Watches (API key from init): curl -H \"X-Api-Key: <key>\" %s/api/v3/checks/\n"
+      "  Health: %s/healthz  %s/readyz  Metrics: %s/metrics   Stop: Ctrl-C\n\n",
+      pub.c_str(), ping_key.c_str(), pub.c_str(), ping_key.c_str(), pub.c_str(),
+      ping_key.c_str(), pub.c_str(), pub.c_str(), pub.c_str(), pub.c_str());
   std::fflush(stdout);
   spdlog::info("ready: {} watches, durability={}, ping URLs {}/ping/<uuid>", engine.size(),
                config.durability == Durability::kCommit ? "commit" : "relaxed",
