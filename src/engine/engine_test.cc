@@ -324,3 +324,37 @@ TEST_F(EngineTest, ConcurrentCheckInsAreAllCounted) {
 
 }  // namespace
 }  // namespace overdue::engine
+
+namespace overdue::engine {
+namespace {
+
+TEST(EngineIndexTest, LoadRemoveReloadKeepsEveryWatchFindable) {
+  base::ManualClock clock(kT0);
+  RecordingSink sink;
+  Engine engine(clock, sink, EngineOptions{});
+  std::vector<Uuid> ids;
+  for (int i = 0; i < 5000; ++i) {
+    ids.push_back(Uuid::Random());
+    model::WatchSpec s;
+    s.id = ids.back();
+    ASSERT_TRUE(engine.Load(s, {}).ok());
+  }
+  for (int i = 0; i < 5000; i += 2) ASSERT_TRUE(engine.Remove(ids[i]));
+  EXPECT_FALSE(engine.Remove(ids[0]));
+  EXPECT_EQ(engine.size(), 2500u);
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 5000; i += 2) {
+      model::WatchSpec s;
+      s.id = ids[i];
+      ASSERT_TRUE(engine.Load(s, {}).ok());
+    }
+    for (int i = 0; i < 5000; i += 2) ASSERT_TRUE(engine.Remove(ids[i]));
+  }
+  for (int i = 0; i < 5000; ++i) {
+    EXPECT_EQ(engine.View(ids[i]).has_value(), i % 2 == 1) << i;
+  }
+  EXPECT_EQ(engine.size(), 2500u);
+}
+
+}  // namespace
+}  // namespace overdue::engine
