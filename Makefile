@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:8000
 DATA_DIR ?= ./data
 BIN := build/release/src/cli/overdue
 
-.PHONY: all bootstrap build run test test-unit test-asan fuzz-smoke check-deps bench format clean
+.PHONY: all bootstrap build run test test-unit test-asan thread-safety fuzz-smoke check-deps bench format clean
 
 all: build
 
@@ -34,6 +34,11 @@ test-asan: bootstrap
 	@cmake --build build/asan-ubsan -j $(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build/asan-ubsan --output-on-failure -j 2 -L unit
+
+# clang with -Werror=thread-safety: checks every GUARDED_BY/REQUIRES annotation.
+thread-safety: bootstrap
+	@cmake --preset clang-tsa >/dev/null
+	@cmake --build build/clang-tsa -j $(JOBS) --target overdue
 
 fuzz-smoke: bootstrap
 	@scripts/fuzz-smoke

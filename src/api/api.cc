@@ -133,16 +133,25 @@ struct Api::Impl {
     return r;
   }
 
-  engine::Done ReplyAfterCommit(http::Reply reply, bool created) {
-    auto shared = std::make_shared<http::Reply>(std::move(reply));
-    return [this, shared, created](base::Status st) {
+  // Replies once the check-in is durable: 200/201, or 503 when the store could not commit.
+  engine::Done ReplyAfterCommit(std::shared_ptr<http::Reply> reply, bool created) {
+    return [this, reply, created](base::Status st) {
       if (st.ok()) {
-        (*shared)(PingOk(created));
+        (*reply)(PingOk(created));
       } else {
         not_durable->Inc();
-        (*shared)(Text(503, "store unavailable: check-in not saved, retry"));
+        (*reply)(Text(503, "store unavailable: check-in not saved, retry"));
       }
     };
+  }
+
+  // Applies the check-in; answers 404 at once if the watch is gone, else after the commit.
+  void CheckInAndReply(const base::Uuid& id, engine::CheckInRequest&& ci, http::Reply reply,
+                       bool created) {
+    auto shared = std::make_shared<http::Reply>(std::move(reply));
+    auto r = deps.engine.CheckIn(id, std::move(ci), ReplyAfterCommit(shared, created));
+    if (!r.ok()) return (*shared)(Text(404, "not found"));
+    checkins[static_cast<int>(r.value())]->Inc();
   }
 
   void Ping(const http::Request& req, std::string_view path, http::Reply reply) {
@@ -176,11 +185,7 @@ struct Api::Impl {
         return reply(Text(400, pp->exit_status_too_large ? "invalid url format"
                                                          : "invalid uuid format"));
       }
-      auto done = ReplyAfterCommit(std::move(reply), false);
-      auto r = engine.CheckIn(pp->uuid, std::move(ci), done);
-      if (!r.ok()) return done(base::NotFound("not found")), void();
-      checkins[static_cast<int>(r.value())]->Inc();
-      return;
+      return CheckInAndReply(pp->uuid, std::move(ci), std::move(reply), false);
     }
 
     if (pp->slug_not_lowercase) return reply(Text(400, "invalid url format"));
@@ -207,10 +212,7 @@ struct Api::Impl {
       id = made.value();
       created = true;
     }
-    auto done = ReplyAfterCommit(std::move(reply), created);
-    auto r = engine.CheckIn(id, std::move(ci), done);
-    if (!r.ok()) return done(base::NotFound("not found")), void();  // deleted meanwhile
-    checkins[static_cast<int>(r.value())]->Inc();
+    CheckInAndReply(id, std::move(ci), std::move(reply), created);
   }
 
   // ---- /api/v3 (read endpoints of issue 2; the full management API is issue 3) -----------

@@ -7,8 +7,8 @@
 
 namespace overdue::journal {
 
-Journal::Journal(store::Store& store, const base::Clock& clock, JournalOptions options)
-    : store_(store), clock_(clock), options_(options) {}
+Journal::Journal(store::Store& store, JournalOptions options)
+    : store_(store), options_(options) {}
 
 Journal::~Journal() { Stop(); }
 

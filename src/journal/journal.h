@@ -27,7 +27,6 @@
 #include <thread>
 #include <vector>
 
-#include "base/clock.h"
 #include "base/mutex.h"
 #include "base/result.h"
 #include "store/store.h"
@@ -55,7 +54,7 @@ struct CommitStats {
 
 class Journal {
  public:
-  Journal(store::Store& store, const base::Clock& clock, JournalOptions options);
+  Journal(store::Store& store, JournalOptions options);
   ~Journal();  // Stop()
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
@@ -91,7 +90,6 @@ class Journal {
   void PruneSome();
 
   store::Store& store_;
-  const base::Clock& clock_;
   JournalOptions options_;
   std::function<void(const CommitStats&)> observer_;
 

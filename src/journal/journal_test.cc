@@ -66,11 +66,10 @@ class JournalTest : public ::testing::Test {
   std::unique_ptr<store::Store> sqlite_;
   std::unique_ptr<store::FaultyStore> faulty_;
   model::Watch watch_;
-  base::SystemClock clock_;
 };
 
 TEST_F(JournalTest, CompletesEachUnitAfterItsCommit) {
-  Journal j(*faulty_, clock_, JournalOptions{});
+  Journal j(*faulty_, JournalOptions{});
   j.Start();
   std::promise<base::Status> done;
   j.Submit(CheckInUnit(1), [&](base::Status st) {
@@ -84,7 +83,7 @@ TEST_F(JournalTest, CompletesEachUnitAfterItsCommit) {
 
 TEST_F(JournalTest, ConcurrentSubmitsAreBatched) {
   faulty_->SetApplyDelay(milliseconds(20));  // a slow disk: submissions pile up meanwhile
-  Journal j(*faulty_, clock_, JournalOptions{});
+  Journal j(*faulty_, JournalOptions{});
   std::atomic<size_t> max_units{0};
   std::atomic<int> commits{0};
   j.SetCommitObserver([&](const CommitStats& s) {
@@ -117,7 +116,7 @@ TEST_F(JournalTest, ConcurrentSubmitsAreBatched) {
 TEST_F(JournalTest, FailedCommitIsReportedThenRetriedUntilDurable) {
   JournalOptions o;
   o.retry_delay = milliseconds(5);
-  Journal j(*faulty_, clock_, o);
+  Journal j(*faulty_, o);
   j.Start();
   faulty_->FailApplyAfter(0);  // the next Apply fails, and all after it until Heal
   std::promise<base::Status> first;
@@ -147,7 +146,7 @@ TEST_F(JournalTest, FailedCommitIsReportedThenRetriedUntilDurable) {
 TEST_F(JournalTest, PrunesHistoryInTheBackground) {
   JournalOptions o;
   o.history_limit = 5;
-  Journal j(*faulty_, clock_, o);
+  Journal j(*faulty_, o);
   j.Start();
   for (int n = 1; n <= 20; ++n) j.Submit(CheckInUnit(n), {});
   j.RequestPrune(watch_.spec.id, 20);
@@ -167,7 +166,7 @@ TEST_F(JournalTest, PrunesHistoryInTheBackground) {
 }
 
 TEST_F(JournalTest, SubmitAfterStopFailsAtOnce) {
-  Journal j(*faulty_, clock_, JournalOptions{});
+  Journal j(*faulty_, JournalOptions{});
   j.Start();
   j.Stop();
   bool called = false;

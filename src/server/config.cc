@@ -553,8 +553,10 @@ Result<RawWatch> ParseWatchTable(const toml::table& table, const FileErrors& e,
                                  const std::string& at) {
   RawWatch w;
   model::WatchSpec& spec = w.spec;
-  for (auto&& [key, node] : table) {
-    const std::string name(key.str());
+  for (auto&& entry : table) {
+    // Not a structured binding: clang 14 cannot capture those in the lambdas below.
+    const toml::node& node = entry.second;
+    const std::string name(entry.first.str());
     const std::string field = at + "." + name;
     auto string_into = [&](std::string& out, size_t max_chars) -> Status {
       auto s = BoundedString(node, e, field, max_chars);

@@ -227,7 +227,7 @@ int Serve(const Config& config) {
   base::MetricsRegistry metrics;
   journal::JournalOptions jo;
   jo.history_limit = config.history_limit;
-  journal::Journal journal(store, clock, jo);
+  journal::Journal journal(store, jo);
   ChangeRecorder recorder(journal, config.history_limit);
   engine::EngineOptions eo;
   engine::Engine engine(clock, recorder, eo);
