@@ -461,9 +461,6 @@ class SqliteStore final : public Store {
     sqlite3_busy_timeout(*db, kBusyTimeoutMs);
     sqlite3_extended_result_codes(*db, 1);
     if (auto st = Exec(*db, "PRAGMA journal_mode=WAL"); !st.ok()) return st;
-    // 64 MiB of page cache per connection: the watches table and recent history stay in
-    // memory, so the API's reads and the writer's updates rarely go to the file.
-    if (auto st = Exec(*db, "PRAGMA cache_size=-65536"); !st.ok()) return st;
     return Exec(*db, "PRAGMA foreign_keys=ON");
   }
 
