@@ -101,7 +101,7 @@ seed() {
 start_overdue() {
   local dir="$1"
   shift
-  "$OVERDUE_BIN" serve --listen 127.0.0.1:0 --data-dir "$dir" --log-level warn "$@" \
+  "$OVERDUE_BIN" serve --listen 127.0.0.1:0 --data-dir "$dir" --log-level "${LOG_LEVEL:-warn}" "$@" \
     >"$dir.serve.out" 2>"$dir.serve.err" &
   SERVER_PID=$!
   track_pid "$SERVER_PID"

@@ -21,7 +21,7 @@ log "database: $(du -sh "$dir" | cut -f1)"
 : >"$WORK/restart.runs"
 for i in $(seq "$RUNS"); do
   t0=$(now_s)
-  start_overdue "$dir" --log-level info
+  LOG_LEVEL=info start_overdue "$dir"
   wait_ready "$SERVER_URL"
   t1=$(now_s)
   secs=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
