@@ -182,8 +182,8 @@ struct Api::Impl {
       // healthchecks looks the check up first: an unknown UUID is 404 whatever else is wrong.
       if (pp->exit_status_too_large || rid_invalid) {
         if (!engine.View(pp->uuid)) return reply(Text(404, "not found"));
-        return reply(Text(400, pp->exit_status_too_large ? "invalid url format"
-                                                         : "invalid uuid format"));
+        return reply(
+            Text(400, pp->exit_status_too_large ? "invalid url format" : "invalid uuid format"));
       }
       return CheckInAndReply(pp->uuid, std::move(ci), std::move(reply), false);
     }
@@ -385,8 +385,8 @@ struct Api::Impl {
           {"method", ci.method},
           {"ua", ci.user_agent},
           {"rid", ci.rid ? json(ci.rid->ToString()) : json(nullptr)},
-          {"body_url", ci.body_size == 0 ? json(nullptr) : json(base_url + std::to_string(ci.n) +
-                                                               "/body")},
+          {"body_url",
+           ci.body_size == 0 ? json(nullptr) : json(base_url + std::to_string(ci.n) + "/body")},
       };
       if (ci.duration) {
         j["duration"] = std::round(static_cast<double>(ci.duration->count()) / 1e4) / 100.0;
@@ -413,8 +413,7 @@ struct Api::Impl {
       // `grace` is overdue's own durable state; healthchecks derives it and has no such flip.
       if (f.new_status == model::Status::kGrace) continue;
       if (f.old_status == model::Status::kGrace && f.new_status == model::Status::kUp) continue;
-      out.push_back({{"timestamp", Iso(f.at)},
-                     {"up", f.new_status == model::Status::kUp ? 1 : 0}});
+      out.push_back({{"timestamp", Iso(f.at)}, {"up", f.new_status == model::Status::kUp ? 1 : 0}});
     }
     return Json(200, json{{"flips", out}});
   }
@@ -438,9 +437,10 @@ struct Api::Impl {
       return reply(std::move(r));
     }
     if (*path == "/") {
-      return reply(Text(200, "overdue: a dead man's switch for people and machines.\n"
-                             "Ping URLs: /ping/<uuid>. API: /api/v3/checks/. Health: /healthz, "
-                             "/readyz, /metrics.\n"));
+      return reply(Text(200,
+                        "overdue: a dead man's switch for people and machines.\n"
+                        "Ping URLs: /ping/<uuid>. API: /api/v3/checks/. Health: /healthz, "
+                        "/readyz, /metrics.\n"));
     }
     reply(Text(404, "not found"));
   }

@@ -21,11 +21,11 @@ namespace overdue::api {
 struct PingPath {
   enum class Form { kUuid, kSlug };
   Form form = Form::kUuid;
-  base::Uuid uuid;        // kUuid
-  std::string ping_key;   // kSlug
-  std::string slug;       // kSlug
+  base::Uuid uuid;       // kUuid
+  std::string ping_key;  // kSlug
+  std::string slug;      // kSlug
   model::Signal signal = model::Signal::kSuccess;
-  std::optional<int> exit_status;  // 0–255
+  std::optional<int> exit_status;      // 0–255
   bool exit_status_too_large = false;  // <int> over 255 → 400 "invalid url format"
   bool slug_not_lowercase = false;     // → 400 "invalid url format"
 };

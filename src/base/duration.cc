@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "base/quote.h"
+
 namespace overdue::base {
 namespace {
 
@@ -30,27 +32,6 @@ constexpr std::array<Unit, 6> kUnits = {{
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-// Quotes text for an error message; bytes that would garble a log line are escaped.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
 
 Error Bad(std::string_view text, std::string_view rule) {
   return InvalidArgument(Quote(text) + ": " + std::string(rule));

@@ -11,13 +11,13 @@
 namespace overdue::base {
 
 enum class ErrorCode {
-  kInvalidArgument,   // the caller's input breaks a rule; the message names field and rule
-  kNotFound,          // the thing asked for does not exist
-  kAlreadyExists,     // a create collided with an existing thing
-  kConflict,          // the request is ambiguous or contradicts current state
-  kUnavailable,       // a dependency (store, disk) failed; retrying later may succeed
-  kResourceExhausted, // a queue or limit is full
-  kInternal,          // a broken invariant; should never reach a user
+  kInvalidArgument,    // the caller's input breaks a rule; the message names field and rule
+  kNotFound,           // the thing asked for does not exist
+  kAlreadyExists,      // a create collided with an existing thing
+  kConflict,           // the request is ambiguous or contradicts current state
+  kUnavailable,        // a dependency (store, disk) failed; retrying later may succeed
+  kResourceExhausted,  // a queue or limit is full
+  kInternal,           // a broken invariant; should never reach a user
 };
 
 const char* ErrorCodeName(ErrorCode code);

@@ -61,8 +61,7 @@ void DeadlineWheel::Cancel(uint32_t id) {
   if (Scheduled(id)) Unlink(id);
 }
 
-void DeadlineWheel::CollectBucket(uint32_t bucket, int64_t now_us,
-                                  std::vector<uint32_t>* expired) {
+void DeadlineWheel::CollectBucket(uint32_t bucket, int64_t now_us, std::vector<uint32_t>* expired) {
   uint32_t id = heads_[bucket];
   while (id != kNil) {
     const uint32_t next = nodes_[id].next;

@@ -33,8 +33,8 @@ struct Slot {
   int64_t project_id = 0;
   base::Duration period{0};  // kPeriod
   base::Duration grace{0};
-  TimePoint once_at{};                              // kOnce
-  const schedule::CronSchedule* cron = nullptr;     // kCron: interned in Engine::CronCache
+  TimePoint once_at{};                           // kOnce
+  const schedule::CronSchedule* cron = nullptr;  // kCron: interned in Engine::CronCache
   std::unique_ptr<Keywords> keywords;
   std::string slug;
   model::Schedule::Kind schedule_kind = model::Schedule::Kind::kPeriod;
@@ -85,8 +85,8 @@ TimePoint NextExpectedOf(const Slot& s) {
 
 model::Deadlines DeadlinesOf(const Slot& s) {
   const bool up = s.rt.status == Status::kUp || s.rt.status == Status::kGrace;
-  const bool once_new = s.schedule_kind == model::Schedule::Kind::kOnce &&
-                        s.rt.status == Status::kNew;
+  const bool once_new =
+      s.schedule_kind == model::Schedule::Kind::kOnce && s.rt.status == Status::kNew;
   const TimePoint next = (up || once_new) ? NextExpectedOf(s) : base::kNever;
   return model::ComputeDeadlines(s.rt, s.grace, next, /*armed_when_new=*/once_new);
 }
@@ -130,7 +130,7 @@ struct Engine::Shard {
   std::unordered_multimap<std::string, uint32_t> by_slug GUARDED_BY(mu);
   DeadlineWheel wheel GUARDED_BY(mu);
   std::vector<uint32_t> expired GUARDED_BY(mu);  // scratch for Tick, kept to avoid churn
-  StatusCounts counts GUARDED_BY(mu);  // kept current so /metrics never scans every slot
+  StatusCounts counts GUARDED_BY(mu);            // kept current so /metrics never scans every slot
 
   // Every change of a slot's runtime is bracketed by Account(s, -1) and Account(s, +1).
   void Account(const Slot& s, int64_t delta) REQUIRES(mu) {
@@ -145,7 +145,7 @@ struct Engine::Shard {
   uint32_t Find(const Uuid& id) const REQUIRES(mu) {
     if (id_table.empty()) return kNoSlot;
     const size_t mask = id_table.size() - 1;
-    for (size_t i = base::UuidHash{}(id) & mask;; i = (i + 1) & mask) {
+    for (size_t i = base::UuidHash{}(id)&mask;; i = (i + 1) & mask) {
       const uint32_t e = id_table[i];
       if (e == kEmpty) return kNoSlot;
       if (e != kTombstone && slots[e - 1].id == id) return e - 1;
@@ -156,7 +156,7 @@ struct Engine::Shard {
   void IndexId(const Uuid& id, uint32_t idx) REQUIRES(mu) {
     if ((id_used + 1) * 2 > id_table.size()) RebuildIdTable(std::max<size_t>(16, id_count * 4));
     const size_t mask = id_table.size() - 1;
-    size_t i = base::UuidHash{}(id) & mask;
+    size_t i = base::UuidHash{}(id)&mask;
     while (id_table[i] != kEmpty && id_table[i] != kTombstone) i = (i + 1) & mask;
     if (id_table[i] == kEmpty) ++id_used;
     id_table[i] = idx + 1;
@@ -165,7 +165,7 @@ struct Engine::Shard {
 
   void UnindexId(const Uuid& id) REQUIRES(mu) {
     const size_t mask = id_table.size() - 1;
-    for (size_t i = base::UuidHash{}(id) & mask;; i = (i + 1) & mask) {
+    for (size_t i = base::UuidHash{}(id)&mask;; i = (i + 1) & mask) {
       const uint32_t e = id_table[i];
       if (e == kEmpty) return;
       if (e != kTombstone && slots[e - 1].id == id) {
@@ -270,8 +270,8 @@ void FillSpec(Slot& s, const model::WatchSpec& spec, const schedule::CronSchedul
   s.filter_http_body = spec.filter_http_body;
   s.filter_default_fail = spec.filter_default_fail;
   if (!spec.start_kw.empty() || !spec.success_kw.empty() || !spec.failure_kw.empty()) {
-    s.keywords = std::make_unique<Keywords>(
-        Keywords{spec.start_kw, spec.success_kw, spec.failure_kw});
+    s.keywords =
+        std::make_unique<Keywords>(Keywords{spec.start_kw, spec.success_kw, spec.failure_kw});
   } else {
     s.keywords.reset();
   }

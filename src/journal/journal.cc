@@ -7,8 +7,7 @@
 
 namespace overdue::journal {
 
-Journal::Journal(store::Store& store, JournalOptions options)
-    : store_(store), options_(options) {}
+Journal::Journal(store::Store& store, JournalOptions options) : store_(store), options_(options) {}
 
 Journal::~Journal() { Stop(); }
 
@@ -118,8 +117,8 @@ void Journal::Run() {
     }
     const base::SteadyPoint t0 = std::chrono::steady_clock::now();
     base::Status st = store_.Apply(batch);
-    const auto latency = std::chrono::duration_cast<base::Duration>(
-        std::chrono::steady_clock::now() - t0);
+    const auto latency =
+        std::chrono::duration_cast<base::Duration>(std::chrono::steady_clock::now() - t0);
     if (observer_) observer_(CommitStats{units.size(), batch.size(), latency, st.ok()});
 
     if (st.ok()) {

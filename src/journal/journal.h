@@ -46,8 +46,8 @@ struct JournalOptions {
 };
 
 struct CommitStats {
-  size_t units = 0;       // units in the batch
-  size_t mutations = 0;   // mutations in the batch
+  size_t units = 0;           // units in the batch
+  size_t mutations = 0;       // mutations in the batch
   base::Duration latency{0};  // Apply() wall time
   bool ok = true;
 };

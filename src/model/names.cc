@@ -53,8 +53,6 @@ std::optional<Status> ParseStatus(std::string_view name) { return ValueOf(kStatu
 std::string_view SignalName(Signal s) { return NameOf(kSignalNames, s); }
 std::optional<Signal> ParseSignal(std::string_view name) { return ValueOf(kSignalNames, name); }
 std::string_view WatchKindName(WatchKind k) { return NameOf(kKindNames, k); }
-std::optional<WatchKind> ParseWatchKind(std::string_view name) {
-  return ValueOf(kKindNames, name);
-}
+std::optional<WatchKind> ParseWatchKind(std::string_view name) { return ValueOf(kKindNames, name); }
 
 }  // namespace overdue::model

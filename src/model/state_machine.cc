@@ -93,8 +93,7 @@ std::optional<Flip> ApplyCheckIn(const Uuid& watch_id, WatchRuntime& rt, Signal 
   // A success during grace is not a flip in healthchecks' terms (grace is derived there);
   // here grace is stored, so grace -> up is recorded as a flip that the v3 API hides.
   if (rt.status == new_status) return std::nullopt;
-  Flip f = MakeFlip(watch_id, now, rt.status, new_status,
-                    signal == Signal::kFail ? "fail" : "");
+  Flip f = MakeFlip(watch_id, now, rt.status, new_status, signal == Signal::kFail ? "fail" : "");
   rt.status = new_status;
   return f;
 }
@@ -157,8 +156,8 @@ Flip ApplyResume(const Uuid& watch_id, WatchRuntime& rt, TimePoint now) {
   return f;
 }
 
-std::string_view DisplayStatus(const WatchRuntime& rt, const Deadlines& deadlines,
-                               Duration grace, TimePoint now, bool with_started) {
+std::string_view DisplayStatus(const WatchRuntime& rt, const Deadlines& deadlines, Duration grace,
+                               TimePoint now, bool with_started) {
   if (IsSet(rt.last_start)) {
     if (now >= rt.last_start + grace) return "down";
     if (with_started) return "started";

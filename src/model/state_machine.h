@@ -47,8 +47,8 @@ std::optional<Flip> ApplyCheckIn(const Uuid& watch_id, WatchRuntime& rt, Signal 
 
 // When the engine must next look at a watch.
 struct Deadlines {
-  TimePoint late_at = base::kNever;  // grace period begins (status up only)
-  TimePoint down_at = base::kNever;  // the watch is down
+  TimePoint late_at = base::kNever;     // grace period begins (status up only)
+  TimePoint down_at = base::kNever;     // the watch is down
   TimePoint Next(Status status) const;  // the earlier deadline still ahead of `status`
 };
 
@@ -71,7 +71,7 @@ Flip ApplyResume(const Uuid& watch_id, WatchRuntime& rt, TimePoint now);
 
 // healthchecks' get_status(with_started=True): "new", "started", "up", "grace", "down",
 // "paused", computed from the stored runtime and the deadlines at `now`.
-std::string_view DisplayStatus(const WatchRuntime& rt, const Deadlines& deadlines,
-                               Duration grace, TimePoint now, bool with_started = true);
+std::string_view DisplayStatus(const WatchRuntime& rt, const Deadlines& deadlines, Duration grace,
+                               TimePoint now, bool with_started = true);
 
 }  // namespace overdue::model

@@ -53,7 +53,7 @@ struct WatchSpec {
   bool post_only = false;  // healthchecks `methods == "POST"`: other methods are ignored
   bool filter_http_body = false;
   bool filter_default_fail = false;
-  std::string start_kw;    // comma-separated keywords
+  std::string start_kw;  // comma-separated keywords
   std::string success_kw;
   std::string failure_kw;
   TimePoint created{};
@@ -62,12 +62,12 @@ struct WatchSpec {
 // What check-ins and deadlines made of a watch. Times are kNoTime when unset.
 struct WatchRuntime {
   Status status = Status::kNew;
-  TimePoint last_ping{};      // last success or fail (not start, not log)
-  TimePoint last_start{};     // a start not yet closed by a success/fail
+  TimePoint last_ping{};   // last success or fail (not start, not log)
+  TimePoint last_start{};  // a start not yet closed by a success/fail
   std::optional<Uuid> last_start_rid;
   std::optional<Duration> last_duration;
-  int64_t n_pings = 0;        // every accepted ping, including log and ignored ones
-  TimePoint alert_after{};    // when the engine next acts (grace start or down); kNoTime: none
+  int64_t n_pings = 0;      // every accepted ping, including log and ignored ones
+  TimePoint alert_after{};  // when the engine next acts (grace start or down); kNoTime: none
 };
 
 struct Watch {

@@ -9,6 +9,8 @@
 #include <date/date.h>
 #include <date/tz.h>
 
+#include "base/quote.h"
+
 namespace overdue::schedule {
 namespace {
 
@@ -52,25 +54,7 @@ bool IsSpace(char c) {
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 char Upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
 
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
+using base::Quote;
 
 // A set of field values as cronsim's Field.parse returns it: plain numbers plus the special
 // items of the day fields. Day-of-week values keep 7 apart from 0 here, because steps count

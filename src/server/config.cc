@@ -22,6 +22,7 @@
 #include <toml++/toml.h>
 
 #include "base/duration.h"
+#include "base/quote.h"
 #include "schedule/schedule.h"
 
 namespace overdue::server {
@@ -55,26 +56,7 @@ constexpr size_t kMaxKeywordChars = 200;
 constexpr const char* kWatchIdKeyFile = "config-watch-ids.key";
 constexpr size_t kWatchIdKeyBytes = crypto_generichash_KEYBYTES;
 
-// The value as it appears in an error: in double quotes, with quotes, backslashes and control
-// characters escaped (an environment variable can hold anything), as base::ParseDuration does.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[u >> 4];
-      out += kHex[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+using base::Quote;
 
 // base::ParseDuration's errors already quote the text ("\"5x\": unknown unit ..."); ours put
 // the quoted value between the field and the rule themselves, so keep only the rule.

@@ -34,7 +34,8 @@ constexpr int64_t kDefaultProjectId = 1;
 class ChangeRecorder final : public engine::EventSink {
  public:
   ChangeRecorder(journal::Journal& journal, int history_limit)
-      : journal_(journal), history_limit_(history_limit),
+      : journal_(journal),
+        history_limit_(history_limit),
         prune_every_(std::max(1, history_limit / 10)) {}
 
   void Record(engine::Change&& change, engine::Done done) override {
@@ -117,8 +118,8 @@ base::Result<std::unique_ptr<store::Store>> OpenStore(const Config& config) {
 void SetUpLogging(const Config& config) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   if (config.log_format == "json") {
-    spdlog::set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})", spdlog::pattern_time_type::utc);
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":"%v"})",
+                        spdlog::pattern_time_type::utc);
   } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   }
@@ -135,8 +136,7 @@ std::string PublicUrl(const Config& config, uint16_t port) {
 
 // Syncs [[watch]] tables of the config into the store and the engine: new ones are created,
 // existing ones get the file's definition and keep their runtime (config as code).
-base::Status SyncConfigWatches(const Config& config, store::Store& store,
-                               engine::Engine& engine) {
+base::Status SyncConfigWatches(const Config& config, store::Store& store, engine::Engine& engine) {
   std::vector<store::Mutation> m;
   for (model::WatchSpec spec : config.watches) {
     if (spec.project_id == 0) spec.project_id = kDefaultProjectId;
@@ -166,8 +166,10 @@ int Init(const Config& config, bool json) {
     return 1;
   }
   if (!projects.value().empty()) {
-    std::fprintf(stderr, "overdue init: %s is already initialised (keys are stored hashed and "
-                 "cannot be shown again)\n", config.data_dir.c_str());
+    std::fprintf(stderr,
+                 "overdue init: %s is already initialised (keys are stored hashed and "
+                 "cannot be shown again)\n",
+                 config.data_dir.c_str());
     return 1;
   }
   base::SystemClock clock;
@@ -179,10 +181,11 @@ int Init(const Config& config, bool json) {
   if (json) {
     std::printf("%s\n", InitJson(r.value()).c_str());
   } else {
-    std::printf("project:          %s\nAPI key:          %s\nread-only key:    %s\n"
-                "ping key:         %s\n(keys are shown once; they are stored hashed)\n",
-                r.value().project.uuid.ToString().c_str(), r.value().api_key.c_str(),
-                r.value().api_key_readonly.c_str(), r.value().project.ping_key.c_str());
+    std::printf(
+        "project:          %s\nAPI key:          %s\nread-only key:    %s\n"
+        "ping key:         %s\n(keys are shown once; they are stored hashed)\n",
+        r.value().project.uuid.ToString().c_str(), r.value().api_key.c_str(),
+        r.value().api_key_readonly.c_str(), r.value().project.ping_key.c_str());
   }
   return 0;
 }
@@ -238,9 +241,9 @@ int Serve(const Config& config) {
       {0.001, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 5, 60});
   engine.SetLagObserver(
       [&lag](base::Duration d) { lag.Observe(static_cast<double>(d.count()) / 1e6); });
-  auto& batch_units = metrics.AddHistogram(
-      "overdue_commit_batch_size", "Units (check-ins, flips) per group commit.",
-      {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096});
+  auto& batch_units = metrics.AddHistogram("overdue_commit_batch_size",
+                                           "Units (check-ins, flips) per group commit.",
+                                           {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096});
   auto& commit_latency = metrics.AddHistogram(
       "overdue_commit_latency_seconds", "Store transaction time per group commit.",
       {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1});
@@ -253,14 +256,15 @@ int Serve(const Config& config) {
   });
   for (auto st : {model::Status::kNew, model::Status::kUp, model::Status::kGrace,
                   model::Status::kDown, model::Status::kPaused}) {
-    metrics.AddGaugeFunction("overdue_watches", "Watches by stored state.",
-                             {{"state", std::string(model::StatusName(st))}}, [&engine, st] {
-                               return static_cast<double>(
-                                   engine.CountByStatus().by_status[static_cast<int>(st)]);
-                             });
+    metrics.AddGaugeFunction(
+        "overdue_watches", "Watches by stored state.",
+        {{"state", std::string(model::StatusName(st))}}, [&engine, st] {
+          return static_cast<double>(engine.CountByStatus().by_status[static_cast<int>(st)]);
+        });
   }
-  metrics.AddGaugeFunction("overdue_watches_started", "Watches with a run in progress.", {},
-                           [&engine] { return static_cast<double>(engine.CountByStatus().started); });
+  metrics.AddGaugeFunction(
+      "overdue_watches_started", "Watches with a run in progress.", {},
+      [&engine] { return static_cast<double>(engine.CountByStatus().started); });
   metrics.AddGaugeFunction("overdue_journal_queue", "Units waiting for the next commit.", {},
                            [&journal] { return static_cast<double>(journal.queued()); });
   metrics.AddGaugeFunction("overdue_store_healthy", "1 while the store accepts commits.", {},
@@ -352,8 +356,8 @@ int Serve(const Config& config) {
       "  Or wrap a command:         overdue run --url %s/ping/%s/my-first-job -- <command>\n"
       "  Watches (API key from init): curl -H \"X-Api-Key: <key>\" %s/api/v3/checks/\n"
       "  Health: %s/healthz  %s/readyz  Metrics: %s/metrics   Stop: Ctrl-C\n\n",
-      pub.c_str(), ping_key.c_str(), pub.c_str(), ping_key.c_str(), pub.c_str(),
-      ping_key.c_str(), pub.c_str(), pub.c_str(), pub.c_str(), pub.c_str());
+      pub.c_str(), ping_key.c_str(), pub.c_str(), ping_key.c_str(), pub.c_str(), ping_key.c_str(),
+      pub.c_str(), pub.c_str(), pub.c_str(), pub.c_str());
   std::fflush(stdout);
   spdlog::info("ready: {} watches, durability={}, ping URLs {}/ping/<uuid>", engine.size(),
                config.durability == Durability::kCommit ? "commit" : "relaxed",

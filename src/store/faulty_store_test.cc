@@ -12,8 +12,8 @@ namespace overdue::store {
 namespace {
 
 TEST(FaultyStoreTest, FailsAfterNThenHeals) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("faulty_store_test_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("faulty_store_test_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   {

@@ -50,16 +50,34 @@ struct ApiKey {
 };
 
 // Mutations, applied in order inside one transaction by Apply().
-struct UpsertProject { Project project; };
-struct InsertApiKey { ApiKey key; };
-struct UpsertWatch { model::Watch watch; };        // definition and runtime
-struct UpdateRuntime { Uuid watch_id; model::WatchRuntime runtime; };
-struct DeleteWatch { Uuid watch_id; };              // and its history and flips
-struct InsertCheckIn { model::CheckIn check_in; };
-struct InsertFlip { model::Flip flip; };
-struct SetMeta { std::string key; std::string value; };
-using Mutation = std::variant<UpsertProject, InsertApiKey, UpsertWatch, UpdateRuntime,
-                              DeleteWatch, InsertCheckIn, InsertFlip, SetMeta>;
+struct UpsertProject {
+  Project project;
+};
+struct InsertApiKey {
+  ApiKey key;
+};
+struct UpsertWatch {
+  model::Watch watch;
+};  // definition and runtime
+struct UpdateRuntime {
+  Uuid watch_id;
+  model::WatchRuntime runtime;
+};
+struct DeleteWatch {
+  Uuid watch_id;
+};  // and its history and flips
+struct InsertCheckIn {
+  model::CheckIn check_in;
+};
+struct InsertFlip {
+  model::Flip flip;
+};
+struct SetMeta {
+  std::string key;
+  std::string value;
+};
+using Mutation = std::variant<UpsertProject, InsertApiKey, UpsertWatch, UpdateRuntime, DeleteWatch,
+                              InsertCheckIn, InsertFlip, SetMeta>;
 
 class Store {
  public:
@@ -81,8 +99,7 @@ class Store {
   // Newest first, at most `limit`. Bodies are included only when `with_bodies`.
   virtual Result<std::vector<model::CheckIn>> ListCheckIns(const Uuid& watch_id, size_t limit,
                                                            bool with_bodies) = 0;
-  virtual Result<std::optional<model::CheckIn>> GetCheckIn(const Uuid& watch_id,
-                                                           int64_t n) = 0;
+  virtual Result<std::optional<model::CheckIn>> GetCheckIn(const Uuid& watch_id, int64_t n) = 0;
   // Oldest first, flips at or after `since`, at most `limit`.
   virtual Result<std::vector<model::Flip>> ListFlips(const Uuid& watch_id, TimePoint since,
                                                      size_t limit) = 0;

@@ -1,8 +1,8 @@
 #include "store/sqlite/sqlite_store.h"
 
-#include <sqlite3.h>
-
 #include <utility>
+
+#include <sqlite3.h>
 
 #include "base/mutex.h"
 
@@ -134,8 +134,7 @@ class Stmt {
   ~Stmt() { sqlite3_finalize(stmt_); }
 
   base::Status Prepare(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) {
       return base::Internal(std::string("sqlite: prepare: ") + sqlite3_errmsg(db));
     }
     return {};
@@ -270,7 +269,8 @@ class SqliteStore final : public Store {
 
   base::Status Open(const SqliteOptions& o) {
     if (auto st = OpenConnection(o.path, &writer_); !st.ok()) return st;
-    if (auto st = Exec(writer_, o.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    if (auto st =
+            Exec(writer_, o.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         !st.ok()) {
       return st;
     }
@@ -483,8 +483,7 @@ class SqliteStore final : public Store {
       if (st.ok()) st = Exec(writer_, "COMMIT");
       if (!st.ok()) {
         (void)Exec(writer_, "ROLLBACK");
-        return base::Unavailable("migration " + std::to_string(v + 1) + ": " +
-                                 st.error().message);
+        return base::Unavailable("migration " + std::to_string(v + 1) + ": " + st.error().message);
       }
     }
     return {};
@@ -542,8 +541,7 @@ class SqliteStore final : public Store {
     };
     const Def reader_defs[] = {
         {&r.projects, "SELECT id, uuid, name, ping_key, created FROM projects ORDER BY id"},
-        {&r.api_keys,
-         "SELECT hash, project_id, prefix, read_only, name, created FROM api_keys"},
+        {&r.api_keys, "SELECT hash, project_id, prefix, read_only, name, created FROM api_keys"},
         {&r.all_watches, select_watches},
         {&r.get_watch, select_watches + " WHERE id=?1"},
         {&r.project_watches, select_watches + " WHERE project_id=?1 ORDER BY created, id"},

@@ -1,11 +1,11 @@
 #include "store/sqlite/sqlite_store.h"
 
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 namespace overdue::store {
 namespace {
@@ -154,7 +154,8 @@ TEST_F(SqliteStoreTest, CheckInsNewestFirstWithLimitBodiesAndPrune) {
   const model::Watch w = FullWatch();
   std::vector<Mutation> batch{UpsertWatch{w}};
   for (int n = 1; n <= 10; ++n) {
-    batch.push_back(InsertCheckIn{CheckInFor(w.spec.id, n, n == 10 ? std::string("\0x\xff", 3) : "")});
+    batch.push_back(
+        InsertCheckIn{CheckInFor(w.spec.id, n, n == 10 ? std::string("\0x\xff", 3) : "")});
   }
   ASSERT_TRUE(store_->Apply(batch).ok());
   auto list = store_->ListCheckIns(w.spec.id, 3, false);
@@ -253,8 +254,9 @@ TEST_F(SqliteStoreTest, ProjectsKeysMetaAndListing) {
   model::Watch a = FullWatch();
   model::Watch b = FullWatch();
   b.spec.created = kT0 - seconds(1);
-  ASSERT_TRUE(store_->Apply({InsertApiKey{k}, SetMeta{"k", "v1"}, SetMeta{"k", "v2"},
-                             UpsertWatch{a}, UpsertWatch{b}})
+  ASSERT_TRUE(store_
+                  ->Apply({InsertApiKey{k}, SetMeta{"k", "v1"}, SetMeta{"k", "v2"}, UpsertWatch{a},
+                           UpsertWatch{b}})
                   .ok());
   Reopen();
   auto projects = store_->LoadProjects().value();
