@@ -132,7 +132,8 @@ TEST_F(JournalTest, FailedCommitIsReportedThenRetriedUntilDurable) {
   faulty_->Heal();
   // The kept mutations reach the store once it heals.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (StoredPings() != 2 && std::chrono::steady_clock::now() < deadline) {
+  // healthy() turns true just after the commit is visible: wait for both.
+  while ((StoredPings() != 2 || !j.healthy()) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(5));
   }
   EXPECT_EQ(StoredPings(), 2);
