@@ -2,6 +2,7 @@
 # Every target installs what it needs first (scripts/bootstrap, idempotent).
 
 JOBS ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 LISTEN ?= 127.0.0.1:8000
 DATA_DIR ?= ./data
 BIN := build/release/src/cli/overdue

@@ -349,11 +349,14 @@ int Serve(const Config& config) {
   std::printf("overdue listening on %s\n", url.c_str());
   const std::string pub = PublicUrl(config, port.value());
   const std::string& ping_key = projects.value().front().ping_key;
+  std::error_code exe_error;
+  std::string exe = fs::read_symlink("/proc/self/exe", exe_error).string();
+  if (exe_error) exe = "overdue";
   std::printf(
       "\n  Create a watch and check in (paste into a shell or a crontab line):\n"
       "    curl -fsS -m 10 --retry 5 \"%s/ping/%s/my-first-job?create=1\"\n"
       "  Then each run of the job:  curl -fsS -m 10 --retry 5 %s/ping/%s/my-first-job\n"
-      "  Or wrap a command:         overdue run --url %s/ping/%s/my-first-job -- <command>\n"
+      "  Or wrap a command:         %s run --url %s/ping/%s/my-first-job -- <command>\n"
       "  Watches (API key from init): curl -H \"X-Api-Key: <key>\" %s/api/v3/checks/\n"
       "  Health: %s/healthz  %s/readyz  Metrics: %s/metrics   Stop: Ctrl-C\n\n",
       pub.c_str(), ping_key.c_str(), pub.c_str(), ping_key.c_str(), pub.c_str(), ping_key.c_str(),
