@@ -359,8 +359,8 @@ int Serve(const Config& config) {
       "  Or wrap a command:         %s run --url %s/ping/%s/my-first-job -- <command>\n"
       "  Watches (API key from init): curl -H \"X-Api-Key: <key>\" %s/api/v3/checks/\n"
       "  Health: %s/healthz  %s/readyz  Metrics: %s/metrics   Stop: Ctrl-C\n\n",
-      pub.c_str(), ping_key.c_str(), pub.c_str(), ping_key.c_str(), pub.c_str(), ping_key.c_str(),
-      pub.c_str(), pub.c_str(), pub.c_str(), pub.c_str());
+      pub.c_str(), ping_key.c_str(), pub.c_str(), ping_key.c_str(), exe.c_str(), pub.c_str(),
+      ping_key.c_str(), pub.c_str(), pub.c_str(), pub.c_str(), pub.c_str());
   std::fflush(stdout);
   spdlog::info("ready: {} watches, durability={}, ping URLs {}/ping/<uuid>", engine.size(),
                config.durability == Durability::kCommit ? "commit" : "relaxed",
