@@ -281,11 +281,37 @@ void FillSpec(Slot& s, const model::WatchSpec& spec, const schedule::CronSchedul
 }  // namespace
 
 base::Status Engine::Load(const model::WatchSpec& spec, const model::WatchRuntime& runtime) {
-  return LoadImpl(spec, runtime, /*record_created=*/false);
+  auto r = LoadImpl(spec, runtime, /*record=*/false, /*keep_runtime=*/false, Done{});
+  if (!r.ok()) return r.error();
+  return {};
 }
 
-base::Status Engine::LoadImpl(const model::WatchSpec& spec, const model::WatchRuntime& runtime,
-                              bool record_created) {
+Result<bool> Engine::Put(const model::WatchSpec& spec, Done done) {
+  return LoadImpl(spec, model::WatchRuntime{}, /*record=*/true, /*keep_runtime=*/true,
+                  std::move(done));
+}
+
+base::Status Engine::Delete(const Uuid& id, Done done) {
+  Shard& sh = ShardFor(id);
+  base::MutexLock lock(&sh.mu);
+  const uint32_t idx = sh.Find(id);
+  if (idx == kNoSlot) return base::NotFound("not found");
+  Change c;
+  c.watch_id = id;
+  c.runtime = sh.slots[idx].rt;
+  c.removed = true;
+  sh.Unindex(idx);
+  sh.Account(sh.slots[idx], -1);
+  sh.wheel.Cancel(idx);
+  sh.UnindexId(id);
+  sh.slots[idx] = Slot{};
+  sh.free_slots.push_back(idx);
+  sink_.Record(std::move(c), std::move(done));
+  return {};
+}
+
+Result<bool> Engine::LoadImpl(const model::WatchSpec& spec, const model::WatchRuntime& runtime,
+                              bool record, bool keep_runtime, Done done) {
   const schedule::CronSchedule* cron = nullptr;
   if (spec.schedule.kind == model::Schedule::Kind::kCron) {
     auto c = crons_->Get(spec.schedule.cron, spec.schedule.tz);
@@ -295,6 +321,7 @@ base::Status Engine::LoadImpl(const model::WatchSpec& spec, const model::WatchRu
   Shard& sh = ShardFor(spec.id);
   base::MutexLock lock(&sh.mu);
   uint32_t idx = sh.Find(spec.id);
+  const bool created = idx == kNoSlot;
   if (idx == kNoSlot) {
     if (!sh.free_slots.empty()) {
       idx = sh.free_slots.back();
@@ -311,19 +338,19 @@ base::Status Engine::LoadImpl(const model::WatchSpec& spec, const model::WatchRu
   Slot& s = sh.slots[idx];
   sh.Account(s, -1);
   FillSpec(s, spec, cron);
-  s.rt = runtime;
+  if (created || !keep_runtime) s.rt = runtime;
   sh.Account(s, +1);
   if (!s.slug.empty()) sh.by_slug.emplace(SlugKey(s.project_id, s.slug), idx);
   sh.Reschedule(idx);
-  if (record_created) {
-    // Under the shard lock: no check-in of the new watch can reach the journal before it.
+  if (record) {
+    // Under the shard lock: no check-in of the watch can reach the journal before it.
     Change c;
     c.watch_id = spec.id;
     c.runtime = s.rt;
-    c.created = spec;
-    sink_.Record(std::move(c), Done{});
+    c.spec = spec;
+    sink_.Record(std::move(c), std::move(done));
   }
-  return {};
+  return created;
 }
 
 base::Status Engine::UpdateSpec(const model::WatchSpec& spec) {
@@ -421,7 +448,9 @@ Result<Uuid> Engine::CreateForSlug(int64_t project_id, std::string_view slug) {
   spec.name = std::string(slug);
   spec.slug = std::string(slug);
   spec.created = clock_.Now();
-  if (auto st = LoadImpl(spec, model::WatchRuntime{}, true); !st.ok()) return st.error();
+  spec.badge_key = Uuid::Random();
+  auto r = LoadImpl(spec, model::WatchRuntime{}, /*record=*/true, /*keep_runtime=*/false, Done{});
+  if (!r.ok()) return r.error();
   return spec.id;
 }
 

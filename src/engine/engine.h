@@ -37,13 +37,15 @@ using base::TimePoint;
 using base::Uuid;
 
 // One change of one watch, in the order it happened. `runtime` is the watch's runtime after
-// the change. `created` is set when the change created the watch (ping with ?create=1).
+// the change. `spec` is set when the change wrote the watch's definition (created by a ping
+// with ?create=1, or created/updated through the API); `removed` when it deleted the watch.
 struct Change {
   Uuid watch_id;
   model::WatchRuntime runtime;
   std::optional<model::CheckIn> check_in;
   std::optional<model::Flip> flip;
-  std::optional<model::WatchSpec> created;
+  std::optional<model::WatchSpec> spec;
+  bool removed = false;
 };
 
 // Completion of a recorded change: ok once durable, an error if it could not be made so.
@@ -97,9 +99,19 @@ class Engine {
   // schedule; the error names the field. Deadlines are computed from `runtime`; a deadline
   // already past fires on the next Tick(), marked detected late when before `late_before`.
   base::Status Load(const model::WatchSpec& spec, const model::WatchRuntime& runtime);
-  // Changes a watch's definition, keeping its runtime. kNotFound if absent.
+  // Changes a watch's definition, keeping its runtime. kNotFound if absent. Not recorded.
   base::Status UpdateSpec(const model::WatchSpec& spec);
+  // Removes a watch without recording it (tests, start-up). Returns false if absent.
   bool Remove(const Uuid& id);
+
+  // The API's writes, recorded through the sink under the shard lock, so that no later
+  // check-in of the watch reaches the journal before its definition:
+  // Put creates the watch (runtime new) or replaces its definition keeping its runtime
+  // (deadlines recomputed from the new schedule). Returns whether it created. The error
+  // names the invalid field (schedule, tz).
+  Result<bool> Put(const model::WatchSpec& spec, Done done);
+  // Deletes the watch and (in the store) its history. kNotFound if absent.
+  base::Status Delete(const Uuid& id, Done done);
 
   // Registers a project's ping key for /ping/<ping-key>/<slug> URLs.
   void AddProject(int64_t project_id, const std::string& ping_key);
@@ -136,8 +148,11 @@ class Engine {
  private:
   struct Shard;
   Shard& ShardFor(const Uuid& id) const;
-  base::Status LoadImpl(const model::WatchSpec& spec, const model::WatchRuntime& runtime,
-                        bool record_created);
+  // Loads or replaces a watch. With `record`, the definition is recorded (with `done`);
+  // `keep_runtime` keeps an existing watch's runtime instead of `runtime`. Returns whether
+  // the watch was created.
+  Result<bool> LoadImpl(const model::WatchSpec& spec, const model::WatchRuntime& runtime,
+                        bool record, bool keep_runtime, Done done);
 
   const base::Clock& clock_;
   EventSink& sink_;

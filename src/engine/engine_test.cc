@@ -195,9 +195,9 @@ TEST_F(EngineTest, SlugLookupCreateAndAmbiguity) {
   auto created = engine_.CreateForSlug(1, "backup");
   ASSERT_TRUE(created.ok());
   ASSERT_EQ(sink_.changes.size(), 1u);
-  ASSERT_TRUE(sink_.changes[0].created);
-  EXPECT_EQ(sink_.changes[0].created->name, "backup");
-  EXPECT_EQ(sink_.changes[0].created->schedule.period, hours(24));
+  ASSERT_TRUE(sink_.changes[0].spec);
+  EXPECT_EQ(sink_.changes[0].spec->name, "backup");
+  EXPECT_EQ(sink_.changes[0].spec->schedule.period, hours(24));
   EXPECT_EQ(engine_.FindBySlug(1, "backup").value(), created.value());
   EXPECT_EQ(engine_.FindBySlug(2, "backup").error().code, base::ErrorCode::kNotFound);
   ASSERT_TRUE(engine_.Load(PeriodWatch(hours(1), hours(1), "backup"), {}).ok());

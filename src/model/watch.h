@@ -50,13 +50,17 @@ struct WatchSpec {
   std::string desc;
   Schedule schedule;
   bool manual_resume = false;
-  bool post_only = false;  // healthchecks `methods == "POST"`: other methods are ignored
+  bool post_only = false;       // healthchecks `methods == "POST"`: other methods are ignored
+  bool filter_subject = false;  // healthchecks' email filters: kept for API compatibility
+  bool filter_body = false;     // (overdue receives no email yet)
   bool filter_http_body = false;
   bool filter_default_fail = false;
   std::string start_kw;  // comma-separated keywords
   std::string success_kw;
   std::string failure_kw;
   TimePoint created{};
+  Uuid badge_key;        // public key of the watch's own badge (/b/<states>/<badge_key>.svg)
+  std::string channels;  // comma-separated channel ids notified for this watch
 };
 
 // What check-ins and deadlines made of a watch. Times are kNoTime when unset.

@@ -41,8 +41,10 @@ class ChangeRecorder final : public engine::EventSink {
   void Record(engine::Change&& change, engine::Done done) override {
     std::vector<store::Mutation> m;
     m.reserve(3);
-    if (change.created) {
-      m.emplace_back(store::UpsertWatch{model::Watch{std::move(*change.created), change.runtime}});
+    if (change.removed) {
+      m.emplace_back(store::DeleteWatch{change.watch_id});
+    } else if (change.spec) {
+      m.emplace_back(store::UpsertWatch{model::Watch{std::move(*change.spec), change.runtime}});
     } else {
       m.emplace_back(store::UpdateRuntime{change.watch_id, change.runtime});
     }
@@ -76,6 +78,7 @@ base::Result<InitResult> CreateDefaultProject(store::Store& store, const base::C
   r.project.uuid = base::Uuid::Random();
   r.project.name = "default";
   r.project.ping_key = api::KeyRing::NewPingKey();
+  r.project.badge_key = base::Uuid::Random().ToString();
   r.project.created = clock.Now();
   r.api_key = api::KeyRing::NewApiKey(false);
   r.api_key_readonly = api::KeyRing::NewApiKey(true);
@@ -142,6 +145,15 @@ base::Status SyncConfigWatches(const Config& config, store::Store& store, engine
     if (spec.project_id == 0) spec.project_id = kDefaultProjectId;
     model::WatchRuntime rt;
     if (auto view = engine.View(spec.id)) rt = view->runtime;
+    // The file does not hold the badge key and channels: keep the stored ones.
+    auto stored = store.GetWatch(spec.id);
+    if (!stored.ok()) return stored.error();
+    if (stored.value()) {
+      spec.badge_key = stored.value()->spec.badge_key;
+      spec.channels = stored.value()->spec.channels;
+    } else {
+      spec.badge_key = base::Uuid::Random();
+    }
     if (auto st = engine.Load(spec, rt); !st.ok()) {
       return base::InvalidArgument("watch " + spec.name + ": " + st.error().message);
     }

@@ -34,7 +34,8 @@ struct Project {
   int64_t id = 0;  // assigned by the caller (journal), unique per store
   Uuid uuid;
   std::string name;
-  std::string ping_key;  // the <ping-key> of /ping/<ping-key>/<slug> URLs
+  std::string ping_key;   // the <ping-key> of /ping/<ping-key>/<slug> URLs
+  std::string badge_key;  // public part of the project's badge URLs (/badge/<badge_key>/...)
   TimePoint created{};
 };
 
@@ -56,6 +57,9 @@ struct UpsertProject {
 struct InsertApiKey {
   ApiKey key;
 };
+struct DeleteApiKey {
+  std::string hash;
+};  // revocation
 struct UpsertWatch {
   model::Watch watch;
 };  // definition and runtime
@@ -76,8 +80,8 @@ struct SetMeta {
   std::string key;
   std::string value;
 };
-using Mutation = std::variant<UpsertProject, InsertApiKey, UpsertWatch, UpdateRuntime, DeleteWatch,
-                              InsertCheckIn, InsertFlip, SetMeta>;
+using Mutation = std::variant<UpsertProject, InsertApiKey, DeleteApiKey, UpsertWatch, UpdateRuntime,
+                              DeleteWatch, InsertCheckIn, InsertFlip, SetMeta>;
 
 class Store {
  public:

@@ -95,6 +95,16 @@ CREATE TABLE meta (
   value TEXT NOT NULL
 );
 )sql",
+    // 2: the rest of healthchecks' check fields (issue 3) and badge keys.
+    R"sql(
+ALTER TABLE watches ADD COLUMN filter_subject INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE watches ADD COLUMN filter_body INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE watches ADD COLUMN badge_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE watches ADD COLUMN channels TEXT NOT NULL DEFAULT '';
+ALTER TABLE projects ADD COLUMN badge_key TEXT NOT NULL DEFAULT '';
+UPDATE watches SET badge_key = (SELECT (lower(substr(h,1,8)||'-'||substr(h,9,4)||'-4'||substr(h,14,3)||'-a'||substr(h,18,3)||'-'||substr(h,21,12))) FROM (SELECT hex(randomblob(16)) AS h));
+UPDATE projects SET badge_key = (SELECT (lower(substr(h,1,8)||'-'||substr(h,9,4)||'-4'||substr(h,14,3)||'-a'||substr(h,18,3)||'-'||substr(h,21,12))) FROM (SELECT hex(randomblob(16)) AS h));
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -105,7 +115,8 @@ constexpr const char* kWatchColumns =
     "id, project_id, kind, name, slug, tags, desc, schedule_kind, period_us, cron, tz, "
     "once_at, grace_us, manual_resume, post_only, filter_http_body, filter_default_fail, "
     "start_kw, success_kw, failure_kw, created, status, last_ping, last_start, "
-    "last_start_rid, last_duration_us, n_pings, alert_after";
+    "last_start_rid, last_duration_us, n_pings, alert_after, filter_subject, filter_body, "
+    "badge_key, channels";
 
 std::string_view ScheduleKindName(model::Schedule::Kind k) {
   switch (k) {
@@ -234,6 +245,10 @@ model::Watch ReadWatch(Stmt& s) {
   if (!s.IsNull(25)) w.runtime.last_duration = base::Duration(s.Int(25));
   w.runtime.n_pings = s.Int(26);
   w.runtime.alert_after = FromMicros(s.Int(27));
+  w.spec.filter_subject = s.Int(28) != 0;
+  w.spec.filter_body = s.Int(29) != 0;
+  w.spec.badge_key = base::Uuid::Parse(s.Text(30)).value_or(base::Uuid{});
+  w.spec.channels = s.Text(31);
   return w;
 }
 
@@ -310,6 +325,7 @@ class SqliteStore final : public Store {
       p.name = s.Text(2);
       p.ping_key = s.Text(3);
       p.created = FromMicros(s.Int(4));
+      p.badge_key = s.Text(5);
       out.push_back(std::move(p));
     }
     return Finish(s, rc, std::move(out));
@@ -443,7 +459,7 @@ class SqliteStore final : public Store {
  private:
   struct WriterStmts {
     Stmt begin, commit, rollback;
-    Stmt upsert_project, insert_api_key, upsert_watch, update_runtime;
+    Stmt upsert_project, insert_api_key, delete_api_key, upsert_watch, update_runtime;
     Stmt delete_watch, delete_watch_check_ins, delete_watch_flips;
     Stmt insert_check_in, insert_flip, set_meta, prune;
   };
@@ -496,13 +512,13 @@ class SqliteStore final : public Store {
     const std::string upsert_watch =
         "INSERT INTO watches (" + cols +
         ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
-        "?21,?22,?23,?24,?25,?26,?27,?28) ON CONFLICT(id) DO UPDATE SET "
+        "?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32) ON CONFLICT(id) DO UPDATE SET "
         "project_id=?2, kind=?3, name=?4, slug=?5, tags=?6, desc=?7, schedule_kind=?8, "
         "period_us=?9, cron=?10, tz=?11, once_at=?12, grace_us=?13, manual_resume=?14, "
         "post_only=?15, filter_http_body=?16, filter_default_fail=?17, start_kw=?18, "
         "success_kw=?19, failure_kw=?20, created=?21, status=?22, last_ping=?23, "
         "last_start=?24, last_start_rid=?25, last_duration_us=?26, n_pings=?27, "
-        "alert_after=?28";
+        "alert_after=?28, filter_subject=?29, filter_body=?30, badge_key=?31, channels=?32";
     const std::string select_watches = "SELECT " + cols + " FROM watches";
     struct Def {
       Stmt* stmt;
@@ -513,8 +529,10 @@ class SqliteStore final : public Store {
         {&w.commit, "COMMIT"},
         {&w.rollback, "ROLLBACK"},
         {&w.upsert_project,
-         "INSERT INTO projects (id, uuid, name, ping_key, created) VALUES (?1,?2,?3,?4,?5) "
-         "ON CONFLICT(id) DO UPDATE SET uuid=?2, name=?3, ping_key=?4, created=?5"},
+         "INSERT INTO projects (id, uuid, name, ping_key, created, badge_key) "
+         "VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(id) DO UPDATE SET uuid=?2, name=?3, "
+         "ping_key=?4, created=?5, badge_key=?6"},
+        {&w.delete_api_key, "DELETE FROM api_keys WHERE hash=?1"},
         {&w.insert_api_key,
          "INSERT INTO api_keys (hash, project_id, prefix, read_only, name, created) "
          "VALUES (?1,?2,?3,?4,?5,?6)"},
@@ -540,7 +558,8 @@ class SqliteStore final : public Store {
         {&w.prune, "DELETE FROM check_ins WHERE watch_id=?1 AND n<?2"},
     };
     const Def reader_defs[] = {
-        {&r.projects, "SELECT id, uuid, name, ping_key, created FROM projects ORDER BY id"},
+        {&r.projects,
+         "SELECT id, uuid, name, ping_key, created, badge_key FROM projects ORDER BY id"},
         {&r.api_keys, "SELECT hash, project_id, prefix, read_only, name, created FROM api_keys"},
         {&r.all_watches, select_watches},
         {&r.get_watch, select_watches + " WHERE id=?1"},
@@ -582,6 +601,12 @@ class SqliteStore final : public Store {
     s.Bind(3, std::string_view(m.project.name));
     s.Bind(4, std::string_view(m.project.ping_key));
     s.Bind(5, ToMicros(m.project.created));
+    s.Bind(6, std::string_view(m.project.badge_key));
+    return StepDone(writer_, s);
+  }
+  Status Write(const DeleteApiKey& m) {
+    Stmt& s = writer_stmts_->delete_api_key;
+    s.Bind(1, std::string_view(m.hash));
     return StepDone(writer_, s);
   }
   Status Write(const InsertApiKey& m) {
@@ -620,6 +645,10 @@ class SqliteStore final : public Store {
     s.Bind(20, std::string_view(w.failure_kw));
     s.Bind(21, ToMicros(w.created));
     BindRuntime(s, rt, 22);
+    s.Bind(29, int64_t{w.filter_subject});
+    s.Bind(30, int64_t{w.filter_body});
+    s.Bind(31, std::string_view(w.badge_key.ToString()));
+    s.Bind(32, std::string_view(w.channels));
     return StepDone(writer_, s);
   }
   // Binds status, last_ping, last_start, last_start_rid, last_duration, n_pings,
