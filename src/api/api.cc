@@ -1,13 +1,21 @@
 #include "api/api.h"
 
+#include <charconv>
 #include <cmath>
+#include <future>
+#include <map>
 #include <optional>
+#include <set>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
+#include "api/badges.h"
+#include "api/check_spec.h"
 #include "api/ping_path.h"
+#include "base/mutex.h"
 #include "model/state_machine.h"
+#include "schedule/schedule.h"
 
 namespace overdue::api {
 namespace {
@@ -123,6 +131,8 @@ struct Api::Impl {
   base::Counter* checkins[5] = {};
   base::Counter* not_durable = nullptr;
   base::Counter* http_requests = nullptr;
+  // Serialises management writes (see WaitDurable).
+  base::Mutex write_mu;
 
   // ---- /ping ----------------------------------------------------------------------------
 
@@ -215,17 +225,54 @@ struct Api::Impl {
     CheckInAndReply(id, std::move(ci), std::move(reply), created);
   }
 
-  // ---- /api/v3 (read endpoints of issue 2; the full management API is issue 3) -----------
+  // ---- /api/v3: healthchecks' Management API -------------------------------------------
 
-  std::optional<Principal> Authorize(const http::Request& req, http::Response* error) const {
-    const std::string* key = req.Header("x-api-key");
-    if (!key || key->size() != 32) {
+  // healthchecks' @cors: OPTIONS answers 204, other methods not listed 405 (empty body).
+  static void AddCors(http::Response& r, std::string_view methods) {
+    r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+    r.headers.emplace_back("Access-Control-Allow-Headers", "X-Api-Key");
+    r.headers.emplace_back("Access-Control-Allow-Methods", std::string(methods) + ", OPTIONS");
+    r.headers.emplace_back("Access-Control-Max-Age", "600");
+  }
+
+  // healthchecks' @authorize (read-write key; for POST also `api_key` in the JSON body, which
+  // is parsed first: a bad body is 400 before the key is looked at) and @authorize_read
+  // (header only; read-only keys accepted).
+  struct Auth {
+    Principal principal;
+    json body = json::object();
+  };
+  std::optional<Auth> Authorize(const http::Request& req, bool read, http::Response* error) const {
+    Auth auth;
+    if (!read && req.method != "GET" && !req.body.empty()) {
+      auth.body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+      if (auth.body.is_discarded()) {
+        *error = JsonError(400, "could not parse request body");
+        return std::nullopt;
+      }
+      if (!auth.body.is_object()) {
+        *error = JsonError(400, "json validation error: value is not an object");
+        return std::nullopt;
+      }
+    }
+    std::string key;
+    if (const std::string* h = req.Header("x-api-key")) {
+      key = *h;
+    } else if (!read && auth.body.contains("api_key")) {
+      const json& k = auth.body["api_key"];
+      key = k.is_string() ? k.get<std::string>() : k.dump();
+    }
+    if (CodePoints(key) != 32) {
       *error = JsonError(401, "missing api key");
       return std::nullopt;
     }
-    auto p = deps.keys.Authenticate(*key);
-    if (!p) *error = JsonError(401, "wrong api key");
-    return p;
+    auto p = deps.keys.Authenticate(key);
+    if (!p || (!read && p->read_only)) {
+      *error = JsonError(401, "wrong api key");
+      return std::nullopt;
+    }
+    auth.principal = *p;
+    return auth;
   }
 
   json CheckJson(const model::Watch& w, const std::optional<engine::WatchView>& view,
@@ -253,15 +300,16 @@ struct Api::Impl {
         {"next_ping", IsoOrNull(grace_start)},
         {"manual_resume", w.spec.manual_resume},
         {"methods", w.spec.post_only ? "POST" : ""},
-        {"subject", ""},
-        {"subject_fail", ""},
+        {"subject", w.spec.filter_subject ? w.spec.success_kw : ""},
+        {"subject_fail", w.spec.filter_subject ? w.spec.failure_kw : ""},
         {"start_kw", w.spec.start_kw},
         {"success_kw", w.spec.success_kw},
         {"failure_kw", w.spec.failure_kw},
-        {"filter_subject", false},
-        {"filter_body", false},
+        {"filter_subject", w.spec.filter_subject},
+        {"filter_body", w.spec.filter_body},
         {"filter_http_body", w.spec.filter_http_body},
         {"filter_default_fail", w.spec.filter_default_fail},
+        {"badge_url", options.public_url + "/b/2/" + w.spec.badge_key.ToString() + ".svg"},
         {"kind", std::string(model::WatchKindName(w.spec.kind))},
     };
     if (rt.last_duration && rt.last_duration->count() > 0) {
@@ -277,7 +325,7 @@ struct Api::Impl {
       j["update_url"] = update_url;
       j["pause_url"] = update_url + "/pause";
       j["resume_url"] = update_url + "/resume";
-      j["channels"] = "";
+      j["channels"] = w.spec.channels;
     }
     switch (sc.kind) {
       case model::Schedule::Kind::kPeriod:
@@ -293,6 +341,9 @@ struct Api::Impl {
     }
     return j;
   }
+  json CheckJson(const model::Watch& w, bool read_only) const {
+    return CheckJson(w, deps.engine.View(w.spec.id), read_only);
+  }
 
   // healthchecks' unique_key: sha1 of the first 16 hex digits of the UUID.
   static std::string UniqueKey(const base::Uuid& id) {
@@ -302,11 +353,18 @@ struct Api::Impl {
   }
   static std::string Sha1Hex(std::string_view data);
 
+  static http::Response Forbidden() { return Text(403, ""); }
+  static http::Response StoreDown(const base::Error& e) {
+    return JsonError(503, "store unavailable: " + e.message);
+  }
+
+  // The check `id` if it belongs to the caller's project: 404 if absent, 403 if another
+  // project's (healthchecks' get_object_or_404 + project check).
   std::optional<model::Watch> LoadOwned(const base::Uuid& id, const Principal& p,
                                         http::Response* error) const {
     auto w = deps.store.GetWatch(id);
     if (!w.ok()) {
-      *error = JsonError(503, "store unavailable: " + w.error().message);
+      *error = StoreDown(w.error());
       return std::nullopt;
     }
     if (!w.value()) {
@@ -314,70 +372,378 @@ struct Api::Impl {
       return std::nullopt;
     }
     if (w.value()->spec.project_id != p.project_id) {
-      *error = Text(403, "");
+      *error = Forbidden();
       return std::nullopt;
     }
     return std::move(*w.value());
   }
 
-  http::Response ChecksApi(const http::Request& req, std::string_view path) {
-    http::Response err;
-    if (req.method != "GET" && req.method != "HEAD") {
-      return JsonError(405, "method not allowed (this server's v3 API is read-only for now)");
+  // Every `name=` value of the query string, decoded.
+  static std::vector<std::string> QueryValues(const http::Request& req, std::string_view name) {
+    std::vector<std::string> out;
+    std::string_view rest = req.query;
+    while (!rest.empty()) {
+      const size_t amp = rest.find('&');
+      const std::string_view pair = rest.substr(0, amp);
+      rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+      const size_t eq = pair.find('=');
+      if (http::DecodeQueryComponent(pair.substr(0, eq)) != name) continue;
+      out.push_back(eq == std::string_view::npos ? std::string()
+                                                 : http::DecodeQueryComponent(pair.substr(eq + 1)));
     }
-    auto p = Authorize(req, &err);
-    if (!p) return err;
-    constexpr std::string_view kChecks = "/api/v3/checks/";
-    std::string_view rest = path.substr(kChecks.size());
-    if (rest.empty()) {
-      auto watches = deps.store.ListWatches(p->project_id);
-      if (!watches.ok()) return JsonError(503, "store unavailable: " + watches.error().message);
-      json list = json::array();
-      for (const auto& w : watches.value()) {
-        list.push_back(CheckJson(w, deps.engine.View(w.spec.id), p->read_only));
+    return out;
+  }
+
+  static std::vector<std::string> TagList(std::string_view tags) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < tags.size()) {
+      const size_t sp = tags.find(' ', i);
+      const std::string_view t = tags.substr(i, sp == std::string_view::npos ? sp : sp - i);
+      if (!t.empty()) out.emplace_back(t);
+      if (sp == std::string_view::npos) break;
+      i = sp + 1;
+    }
+    return out;
+  }
+
+  // Runs a recorded engine write and waits until it is durable. Management writes are rare
+  // and serialised (write_mu): waiting here keeps "read, decide, write" atomic per project,
+  // so two racing creates with `unique` cannot both create.
+  static base::Status WaitDurable(const std::function<base::Status(engine::Done)>& op) {
+    auto promise = std::make_shared<std::promise<base::Status>>();
+    std::future<base::Status> done = promise->get_future();
+    if (auto st = op([promise](base::Status s) { promise->set_value(std::move(s)); }); !st.ok()) {
+      return st;
+    }
+    return done.get();
+  }
+
+  // healthchecks resolves `channels` against the project's channels ("*" all, "" none, else
+  // comma-separated ids or names). overdue's channels come with incidents (issue 4): until
+  // a project has any, every named channel is unknown.
+  static base::Result<std::optional<std::string>> ResolveChannels(const CheckSpec& spec) {
+    if (!spec.channels) return std::optional<std::string>();
+    if (*spec.channels == "*" || spec.channels->empty()) return std::optional<std::string>("");
+    const std::string first = spec.channels->substr(0, spec.channels->find(','));
+    if (first.empty()) return base::InvalidArgument("empty channel identifier");
+    return base::InvalidArgument("invalid channel identifier: " + first);
+  }
+
+  // Creates (`existing` empty) or updates a check from a validated spec; waits for the commit.
+  http::Response WriteCheck(const CheckSpec& spec, std::optional<model::Watch> existing,
+                            const base::Uuid& new_id, const Principal& p, int status) {
+    auto channels = ResolveChannels(spec);
+    if (!channels.ok()) return JsonError(400, channels.error().message);
+    model::Watch w;
+    if (existing) {
+      w = std::move(*existing);
+    } else {
+      w.spec.id = new_id;
+      w.spec.project_id = p.project_id;
+      w.spec.created = deps.clock.Now();
+      w.spec.badge_key = base::Uuid::Random();
+    }
+    ApplyCheckSpec(spec, w.spec);
+    if (channels.value()) w.spec.channels = *channels.value();
+    if (auto st = schedule::Validate(w.spec.schedule, options.min_period); !st.ok()) {
+      return JsonError(400, "json validation error: " + st.error().message);
+    }
+    auto st = WaitDurable([&](engine::Done done) -> base::Status {
+      auto r = deps.engine.Put(w.spec, std::move(done));
+      if (!r.ok()) return r.error();
+      return {};
+    });
+    if (!st.ok()) {
+      if (st.error().code == base::ErrorCode::kInvalidArgument) {
+        return JsonError(400, "json validation error: " + st.error().message);
       }
-      return Json(200, json{{"checks", list}});
+      return StoreDown(st.error());
+    }
+    return Json(status, CheckJson(w, false));
+  }
+
+  bool LimitReached(int64_t project_id, http::Response* error) const {
+    auto n = deps.store.CountWatches(project_id);
+    if (!n.ok()) {
+      *error = StoreDown(n.error());
+      return true;
+    }
+    if (n.value() >= options.check_limit) {
+      *error = Forbidden();
+      return true;
+    }
+    return false;
+  }
+
+  http::Response CreateCheck(const Auth& auth) {
+    auto spec = ParseCheckSpec(auth.body, CheckSpecLimits{options.min_period, true});
+    if (!spec.ok()) return JsonError(400, spec.error().message);
+    base::MutexLock lock(&write_mu);
+    if (spec.value().unique && !spec.value().unique->empty()) {
+      auto watches = deps.store.ListWatches(auth.principal.project_id);
+      if (!watches.ok()) return StoreDown(watches.error());
+      for (model::Watch& w : watches.value()) {
+        if (MatchesUnique(spec.value(), w.spec)) {
+          return WriteCheck(spec.value(), std::move(w), w.spec.id, auth.principal, 200);
+        }
+      }
+    }
+    http::Response err;
+    if (LimitReached(auth.principal.project_id, &err)) return err;
+    return WriteCheck(spec.value(), std::nullopt, base::Uuid::Random(), auth.principal, 201);
+  }
+
+  http::Response UpdateCheck(const Auth& auth, const base::Uuid& id) {
+    base::MutexLock lock(&write_mu);
+    http::Response err;
+    auto w = LoadOwned(id, auth.principal, &err);
+    if (!w) return err;
+    auto spec = ParseCheckSpec(auth.body, CheckSpecLimits{options.min_period, true});
+    if (!spec.ok()) return JsonError(400, spec.error().message);
+    return WriteCheck(spec.value(), std::move(w), id, auth.principal, 200);
+  }
+
+  // overdue's PUT /api/v1/checks/<uuid>: create-or-update with a caller-chosen UUID, so that
+  // a migration keeps every ping URL.
+  http::Response PutCheck(const http::Request& req, const base::Uuid& id) {
+    http::Response err;
+    http::Request as_post = req;  // Authorize reads the body's api_key for non-GET requests
+    auto auth = Authorize(as_post, /*read=*/false, &err);
+    if (!auth) return err;
+    auto spec = ParseCheckSpec(auth->body, CheckSpecLimits{options.min_period, false});
+    if (!spec.ok()) return JsonError(400, spec.error().message);
+    base::MutexLock lock(&write_mu);
+    auto existing = deps.store.GetWatch(id);
+    if (!existing.ok()) return StoreDown(existing.error());
+    if (existing.value()) {
+      if (existing.value()->spec.project_id != auth->principal.project_id) return Forbidden();
+      return WriteCheck(spec.value(), std::move(*existing.value()), id, auth->principal, 200);
+    }
+    if (LimitReached(auth->principal.project_id, &err)) return err;
+    return WriteCheck(spec.value(), std::nullopt, id, auth->principal, 201);
+  }
+
+  http::Response DeleteCheck(const Principal& p, const base::Uuid& id) {
+    base::MutexLock lock(&write_mu);
+    http::Response err;
+    auto w = LoadOwned(id, p, &err);
+    if (!w) return err;
+    json j = CheckJson(*w, false);
+    auto st =
+        WaitDurable([&](engine::Done done) { return deps.engine.Delete(id, std::move(done)); });
+    if (!st.ok()) {
+      if (st.error().code == base::ErrorCode::kNotFound) return JsonError(404, "not found");
+      return StoreDown(st.error());
+    }
+    return Json(200, j);
+  }
+
+  http::Response PauseOrResume(const Principal& p, const base::Uuid& id, bool pause) {
+    base::MutexLock lock(&write_mu);
+    http::Response err;
+    auto w = LoadOwned(id, p, &err);
+    if (!w) return err;
+    auto view = deps.engine.View(id);
+    if (!view) return JsonError(404, "not found");
+    const bool paused = view->runtime.status == model::Status::kPaused;
+    if (pause && paused) return Json(200, CheckJson(*w, view, false));  // no second flip
+    if (!pause && !paused) return Text(409, "check is not paused");
+    auto st = WaitDurable([&](engine::Done done) {
+      return pause ? deps.engine.Pause(id, std::move(done))
+                   : deps.engine.Resume(id, std::move(done));
+    });
+    if (!st.ok()) {
+      if (st.error().code == base::ErrorCode::kConflict) return Text(409, "check is not paused");
+      if (st.error().code == base::ErrorCode::kNotFound) return JsonError(404, "not found");
+      return StoreDown(st.error());
+    }
+    return Json(200, CheckJson(*w, false));
+  }
+
+  http::Response ListChecks(const http::Request& req, const Principal& p) {
+    auto watches = deps.store.ListWatches(p.project_id);
+    if (!watches.ok()) return StoreDown(watches.error());
+    const std::vector<std::string> tags = QueryValues(req, "tag");
+    const std::optional<std::string> slug = req.QueryParam("slug");
+    json list = json::array();
+    for (const auto& w : watches.value()) {
+      if (slug && !slug->empty() && w.spec.slug != *slug) continue;
+      if (!tags.empty()) {
+        const std::vector<std::string> have = TagList(w.spec.tags);
+        const bool all = std::all_of(tags.begin(), tags.end(), [&](const std::string& t) {
+          return std::find(have.begin(), have.end(), t) != have.end();
+        });
+        if (!all) continue;
+      }
+      list.push_back(CheckJson(w, p.read_only));
+    }
+    return Json(200, json{{"checks", std::move(list)}});
+  }
+
+  // healthchecks looks a unique key up among the project's checks.
+  std::optional<model::Watch> FindByUniqueKey(const Principal& p, std::string_view key,
+                                              http::Response* error) const {
+    auto watches = deps.store.ListWatches(p.project_id);
+    if (!watches.ok()) {
+      *error = StoreDown(watches.error());
+      return std::nullopt;
+    }
+    for (model::Watch& w : watches.value()) {
+      if (UniqueKey(w.spec.id) == key) return std::move(w);
+    }
+    *error = Text(404, "");
+    return std::nullopt;
+  }
+
+  static bool IsSha1Key(std::string_view s) {
+    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
+             return std::isalnum(static_cast<unsigned char>(c)) != 0;
+           });
+  }
+
+  // Routes /api/v3/<rest> as healthchecks' api_urls do.
+  http::Response V3(const http::Request& req, std::string_view rest) {
+    const std::string& m = req.method;
+    http::Response err;
+    auto with_cors = [&](std::string_view methods, auto&& handler) -> http::Response {
+      http::Response r;
+      if (m == "OPTIONS") {
+        r = Text(204, "");
+      } else {
+        bool listed = false;
+        size_t i = 0;
+        while (i <= methods.size()) {
+          const size_t c = methods.find(", ", i);
+          if (methods.substr(i, c == std::string_view::npos ? c : c - i) == m) listed = true;
+          if (c == std::string_view::npos) break;
+          i = c + 2;
+        }
+        r = listed ? handler() : Text(405, "");
+      }
+      AddCors(r, methods);
+      return r;
+    };
+    auto read = [&](auto&& f) -> http::Response {
+      auto a = Authorize(req, /*read=*/true, &err);
+      return a ? f(a->principal) : err;
+    };
+    auto write = [&](auto&& f) -> http::Response {
+      auto a = Authorize(req, /*read=*/false, &err);
+      return a ? f(*a) : err;
+    };
+
+    if (rest == "status/") return Text(200, "OK");
+    if (rest == "channels/") {
+      return with_cors("GET", [&] {
+        return write([&](const Auth&) { return Json(200, json{{"channels", json::array()}}); });
+      });
+    }
+    if (rest == "badges/") {
+      return with_cors("GET", [&] { return read([&](const Principal& p) { return Badges(p); }); });
+    }
+    constexpr std::string_view kChecks = "checks/";
+    if (rest.substr(0, kChecks.size()) != kChecks) return JsonError(404, "not found");
+    rest.remove_prefix(kChecks.size());
+    if (rest.empty()) {
+      return with_cors("GET, POST", [&] {
+        if (m == "POST") return write([&](const Auth& a) { return CreateCheck(a); });
+        return read([&](const Principal& p) { return ListChecks(req, p); });
+      });
     }
     const size_t slash = rest.find('/');
-    const auto id = base::Uuid::Parse(rest.substr(0, slash), true);
-    if (!id) return JsonError(404, "not found");
-    auto w = LoadOwned(*id, *p, &err);
-    if (!w) return err;
+    const std::string_view id_text = rest.substr(0, slash);
     const std::string_view sub = slash == std::string_view::npos ? "" : rest.substr(slash);
-    if (sub.empty()) return Json(200, CheckJson(*w, deps.engine.View(*id), p->read_only));
-    if (sub == "/pings/") return Pings(*w, *p);
-    if (sub == "/flips/") return Flips(req, *w);
+    if (IsSha1Key(id_text) && (sub.empty() || sub == "/flips/")) {
+      return with_cors("GET", [&] {
+        return read([&](const Principal& p) {
+          auto w = FindByUniqueKey(p, id_text, &err);
+          if (!w) return err;
+          if (sub.empty()) return Json(200, CheckJson(*w, p.read_only));
+          return Flips(req, *w);
+        });
+      });
+    }
+    const auto id = base::Uuid::Parse(id_text, /*lowercase_only=*/true);
+    if (!id) return JsonError(404, "not found");
+    if (sub.empty()) {
+      return with_cors("POST, DELETE, GET", [&] {
+        if (m == "POST") return write([&](const Auth& a) { return UpdateCheck(a, *id); });
+        if (m == "DELETE") {
+          return write([&](const Auth& a) { return DeleteCheck(a.principal, *id); });
+        }
+        return read([&](const Principal& p) {
+          auto w = LoadOwned(*id, p, &err);
+          return w ? Json(200, CheckJson(*w, p.read_only)) : err;
+        });
+      });
+    }
+    if (sub == "/pause" || sub == "/resume") {
+      return with_cors("POST", [&] {
+        return write(
+            [&](const Auth& a) { return PauseOrResume(a.principal, *id, sub == "/pause"); });
+      });
+    }
+    if (sub == "/pings/") {
+      return with_cors("GET", [&] {
+        return write([&](const Auth& a) {
+          auto w = LoadOwned(*id, a.principal, &err);
+          return w ? Pings(*w) : err;
+        });
+      });
+    }
+    if (sub == "/flips/") {
+      return with_cors("GET", [&] {
+        return read([&](const Principal& p) {
+          auto w = LoadOwned(*id, p, &err);
+          return w ? Flips(req, *w) : err;
+        });
+      });
+    }
     constexpr std::string_view kPings = "/pings/";
-    if (sub.substr(0, kPings.size()) == kPings && sub.size() > kPings.size() + 5 &&
-        sub.substr(sub.size() - 5) == "/body") {
-      const std::string n_text(sub.substr(kPings.size(), sub.size() - kPings.size() - 5));
-      if (n_text.empty() || n_text.size() > 18 ||
-          n_text.find_first_not_of("0123456789") != std::string::npos) {
+    constexpr std::string_view kBody = "/body";
+    if (sub.substr(0, kPings.size()) == kPings && sub.size() > kPings.size() + kBody.size() &&
+        sub.substr(sub.size() - kBody.size()) == kBody) {
+      const std::string n_text(
+          sub.substr(kPings.size(), sub.size() - kPings.size() - kBody.size()));
+      if (n_text.size() > 18 || n_text.find_first_not_of("0123456789") != std::string::npos) {
         return JsonError(404, "not found");
       }
-      auto ci = deps.store.GetCheckIn(*id, std::stoll(n_text));
-      if (!ci.ok()) return JsonError(503, "store unavailable: " + ci.error().message);
-      if (!ci.value()) return JsonError(404, "not found");
-      http::Response r;
-      r.content_type = "text/plain; charset=utf-8";
-      r.body = ci.value()->body;
-      return r;
+      return with_cors("GET", [&] {
+        return write([&](const Auth& a) {
+          auto w = LoadOwned(*id, a.principal, &err);
+          if (!w) return err;
+          return PingBody(*w, std::stoll(n_text));
+        });
+      });
     }
     return JsonError(404, "not found");
   }
 
-  http::Response Pings(const model::Watch& w, const Principal& p) {
-    if (p.read_only) return Text(403, "");
-    auto list = deps.store.ListCheckIns(w.spec.id, 1000, /*with_bodies=*/false);
-    if (!list.ok()) return JsonError(503, "store unavailable: " + list.error().message);
+  http::Response PingBody(const model::Watch& w, int64_t n) {
+    // Only the kept history: a check-in older than the last `history_limit` is gone.
+    const auto view = deps.engine.View(w.spec.id);
+    const int64_t n_pings = view ? view->runtime.n_pings : w.runtime.n_pings;
+    if (n <= n_pings - options.history_limit) return Text(404, "");
+    auto ci = deps.store.GetCheckIn(w.spec.id, n);
+    if (!ci.ok()) return StoreDown(ci.error());
+    if (!ci.value() || ci.value()->body.empty()) return Text(404, "");
+    http::Response r;
+    r.content_type = "text/plain";
+    r.body = ci.value()->body;
+    return r;
+  }
+
+  http::Response Pings(const model::Watch& w) {
+    const size_t limit = static_cast<size_t>(std::min<int64_t>(options.history_limit, 1000));
+    auto list = deps.store.ListCheckIns(w.spec.id, limit, /*with_bodies=*/false);
+    if (!list.ok()) return StoreDown(list.error());
     json out = json::array();
     const std::string base_url =
         options.public_url + "/api/v3/checks/" + w.spec.id.ToString() + "/pings/";
     for (const model::CheckIn& ci : list.value()) {
       json j = {
-          {"type", std::string(model::SignalName(ci.signal)) == "success"
-                       ? "success"
-                       : std::string(model::SignalName(ci.signal))},
+          {"type", std::string(model::SignalName(ci.signal))},
           {"date", base::FormatIso8601(ci.at, /*seconds_only=*/false)},
           {"n", ci.n},
           {"scheme", ci.scheme},
@@ -388,34 +754,605 @@ struct Api::Impl {
           {"body_url",
            ci.body_size == 0 ? json(nullptr) : json(base_url + std::to_string(ci.n) + "/body")},
       };
+      if (ci.exit_status) j["exitstatus"] = *ci.exit_status;
       if (ci.duration) {
         j["duration"] = std::round(static_cast<double>(ci.duration->count()) / 1e4) / 100.0;
       }
       out.push_back(std::move(j));
     }
-    return Json(200, json{{"pings", out}});
+    return Json(200, json{{"pings", std::move(out)}});
   }
 
+  // healthchecks' FlipsFiltersForm: start/end are UNIX timestamps in [0, 10^10], seconds an
+  // integer in [0, 31536000]; anything else is an empty 400. Newest first.
   http::Response Flips(const http::Request& req, const model::Watch& w) {
-    base::TimePoint since{};
-    if (auto seconds = req.QueryParam("seconds")) {
-      char* end = nullptr;
-      const long long s = std::strtoll(seconds->c_str(), &end, 10);
-      if (seconds->empty() || *end != '\0' || s < 0) {
-        return JsonError(400, "invalid query parameter: seconds");
+    auto integer = [&](const char* name, int64_t max, std::optional<int64_t>* out) {
+      std::optional<std::string> text = req.QueryParam(name);
+      if (!text || text->empty()) return true;
+      std::string_view t = *text;
+      while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+      while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+      int64_t v = 0;
+      auto [end, ec] =
+          std::from_chars(t.data() + (!t.empty() && t[0] == '+' ? 1 : 0), t.data() + t.size(), v);
+      if (t.empty() || ec != std::errc() || end != t.data() + t.size() || v < 0 || v > max) {
+        return false;
       }
-      since = deps.clock.Now() - std::chrono::seconds(s);
+      *out = v;
+      return true;
+    };
+    std::optional<int64_t> start, end, seconds;
+    if (!integer("start", 10'000'000'000, &start) || !integer("end", 10'000'000'000, &end) ||
+        !integer("seconds", 31'536'000, &seconds)) {
+      return Text(400, "");
     }
-    auto list = deps.store.ListFlips(w.spec.id, since, 1000);
-    if (!list.ok()) return JsonError(503, "store unavailable: " + list.error().message);
+    base::TimePoint since{};
+    if (start) since = base::FromMicros(*start * 1'000'000);
+    if (seconds && *seconds > 0) {
+      since = std::max(since, deps.clock.Now() - std::chrono::seconds(*seconds));
+    }
+    auto list = deps.store.ListFlips(w.spec.id, since, 100000);
+    if (!list.ok()) return StoreDown(list.error());
     json out = json::array();
-    for (const model::Flip& f : list.value()) {
+    for (auto it = list.value().rbegin(); it != list.value().rend(); ++it) {
+      const model::Flip& f = *it;
+      if (end && f.at >= base::FromMicros(*end * 1'000'000)) continue;
       // `grace` is overdue's own durable state; healthchecks derives it and has no such flip.
       if (f.new_status == model::Status::kGrace) continue;
       if (f.old_status == model::Status::kGrace && f.new_status == model::Status::kUp) continue;
       out.push_back({{"timestamp", Iso(f.at)}, {"up", f.new_status == model::Status::kUp ? 1 : 0}});
     }
-    return Json(200, json{{"flips", out}});
+    return Json(200, json{{"flips", std::move(out)}});
+  }
+
+  // ---- badges (healthchecks' URL scheme) --------------------------------------------------
+
+  std::optional<store::Project> ProjectById(int64_t id) const {
+    auto projects = deps.store.LoadProjects();
+    if (!projects.ok()) return std::nullopt;
+    for (store::Project& p : projects.value()) {
+      if (p.id == id) return std::move(p);
+    }
+    return std::nullopt;
+  }
+
+  http::Response Badges(const Principal& p) {
+    auto project = ProjectById(p.project_id);
+    if (!project) return JsonError(503, "store unavailable");
+    auto watches = deps.store.ListWatches(p.project_id);
+    if (!watches.ok()) return StoreDown(watches.error());
+    std::set<std::string> tags = {"*"};
+    for (const model::Watch& w : watches.value()) {
+      for (std::string& t : TagList(w.spec.tags)) tags.insert(std::move(t));
+    }
+    json badges = json::object();
+    for (const std::string& tag : tags) {
+      auto url = [&](std::string_view fmt, bool with_late) {
+        return options.public_url +
+               BadgeUrlPath(options.secret, project->badge_key, tag, fmt, with_late);
+      };
+      badges[tag] = {{"svg", url("svg", false)},         {"svg3", url("svg", true)},
+                     {"json", url("json", false)},       {"json3", url("json", true)},
+                     {"shields", url("shields", false)}, {"shields3", url("shields", true)}};
+    }
+    return Json(200, json{{"badges", std::move(badges)}});
+  }
+
+  // "up" | "grace" | "down" | "new" | "paused" as healthchecks' get_status() for badges.
+  std::string BadgeStatusOf(const model::Watch& w) const {
+    auto view = deps.engine.View(w.spec.id);
+    const model::WatchRuntime& rt = view ? view->runtime : w.runtime;
+    const model::Deadlines d = view ? view->deadlines : model::Deadlines{};
+    return std::string(model::DisplayStatus(rt, d, w.spec.schedule.grace, deps.clock.Now(), false));
+  }
+
+  static http::Response BadgeResponse(std::string_view fmt, const std::string& label,
+                                      const std::string& status, int total, int grace, int down) {
+    http::Response r;
+    if (fmt == "shields") {
+      static const std::map<std::string, std::string> kColors = {
+          {"up", "success"}, {"late", "important"}, {"down", "critical"}};
+      r = Json(200, json{{"schemaVersion", 1},
+                         {"label", label},
+                         {"message", status},
+                         {"color", kColors.at(status)}});
+    } else if (fmt == "json") {
+      r = Json(200, json{{"status", status}, {"total", total}, {"grace", grace}, {"down", down}});
+    } else {
+      r.content_type = "image/svg+xml";
+      r.body = BadgeSvg(label, status);
+    }
+    r.headers.emplace_back("Cache-Control",
+                           "max-age=0, no-cache, no-store, must-revalidate, private");
+    AddCors(r, "GET");
+    return r;
+  }
+
+  // /badge/<badge_key>/<signature>/<tag>.<fmt> and /badge/<badge_key>/<signature>.<fmt>
+  http::Response ProjectBadge(std::string_view rest) {
+    const size_t dot = rest.rfind('.');
+    if (dot == std::string_view::npos) return Text(404, "");
+    const std::string_view fmt = rest.substr(dot + 1);
+    rest = rest.substr(0, dot);
+    const size_t s1 = rest.find('/');
+    if (s1 == std::string_view::npos) return Text(404, "");
+    const std::string badge_key(rest.substr(0, s1));
+    std::string_view sig_tag = rest.substr(s1 + 1);
+    const size_t s2 = sig_tag.find('/');
+    const std::string signature(sig_tag.substr(0, s2));
+    const std::string tag =
+        s2 == std::string_view::npos ? "*" : std::string(sig_tag.substr(s2 + 1));
+    if (fmt != "svg" && fmt != "json" && fmt != "shields") return Text(404, "");
+    if (tag.empty() || tag.find('/') != std::string::npos) return Text(404, "");
+    const bool with_late = !(signature.size() == 10 && signature.substr(8) == "-2");
+    if (!CheckBadgeSignature(options.secret, badge_key, tag, signature)) return Text(404, "");
+    auto projects = deps.store.LoadProjects();
+    if (!projects.ok()) return StoreDown(projects.error());
+    const store::Project* project = nullptr;
+    for (const store::Project& p : projects.value()) {
+      if (p.badge_key == badge_key) project = &p;
+    }
+    if (!project) return Text(404, "");
+    auto watches = deps.store.ListWatches(project->id);
+    if (!watches.ok()) return StoreDown(watches.error());
+    std::string status = "up";
+    int total = 0, grace = 0, down = 0;
+    for (const model::Watch& w : watches.value()) {
+      if (tag != "*") {
+        const auto tags = TagList(w.spec.tags);
+        if (std::find(tags.begin(), tags.end(), tag) == tags.end()) continue;
+      }
+      ++total;
+      const std::string st = BadgeStatusOf(w);
+      if (st == "down") {
+        ++down;
+        status = "down";
+      } else if (st == "grace") {
+        ++grace;
+        if (status == "up" && with_late) status = "late";
+      }
+    }
+    return BadgeResponse(fmt, tag == "*" ? "overdue" : tag, status, total, grace, down);
+  }
+
+  // /b/<states>/<badge_key>.<fmt>: one check's badge.
+  http::Response CheckBadge(std::string_view rest) {
+    const size_t slash = rest.find('/');
+    const size_t dot = rest.rfind('.');
+    if (slash == std::string_view::npos || dot == std::string_view::npos || dot < slash) {
+      return Text(404, "");
+    }
+    const std::string_view states = rest.substr(0, slash);
+    const std::string_view fmt = rest.substr(dot + 1);
+    const auto key = base::Uuid::Parse(rest.substr(slash + 1, dot - slash - 1), true);
+    if (states.empty() || states.find_first_not_of("0123456789") != std::string_view::npos ||
+        !key) {
+      return Text(404, "");
+    }
+    if (fmt != "svg" && fmt != "json" && fmt != "shields") return Text(404, "");
+    auto projects = deps.store.LoadProjects();
+    if (!projects.ok()) return StoreDown(projects.error());
+    for (const store::Project& p : projects.value()) {
+      auto watches = deps.store.ListWatches(p.id);
+      if (!watches.ok()) return StoreDown(watches.error());
+      for (const model::Watch& w : watches.value()) {
+        if (w.spec.badge_key != *key) continue;
+        const std::string st = BadgeStatusOf(w);
+        std::string status = "up";
+        if (st == "down") status = "down";
+        if (st == "grace" && states == "3") status = "late";
+        const std::string label = w.spec.name.empty() ? w.spec.id.ToString() : w.spec.name;
+        return BadgeResponse(fmt, label, status, 1, st == "grace" ? 1 : 0, st == "down" ? 1 : 0);
+      }
+    }
+    return JsonError(404, "not found");
+  }
+
+  // ---- /api/v1: overdue's own endpoints ----------------------------------------------------
+
+  http::Response V1(const http::Request& req, std::string_view path) {
+    constexpr std::string_view kChecks = "/api/v1/checks/";
+    if (path.substr(0, kChecks.size()) == kChecks) {
+      const auto id = base::Uuid::Parse(path.substr(kChecks.size()), /*lowercase_only=*/true);
+      if (!id) return JsonError(404, "not found");
+      if (req.method != "PUT") return JsonError(405, "method not allowed: use PUT");
+      return PutCheck(req, *id);
+    }
+    http::Response err;
+    if (path == "/api/v1/export") {
+      if (req.method != "GET") return JsonError(405, "method not allowed: use GET");
+      auto a = Authorize(req, /*read=*/false, &err);
+      if (!a) return err;
+      return Export(a->principal, req.QueryParam("history") == std::optional<std::string>("1"));
+    }
+    if (path == "/api/v1/import") {
+      if (req.method != "POST") return JsonError(405, "method not allowed: use POST");
+      auto a = Authorize(req, /*read=*/false, &err);
+      if (!a) return err;
+      return Import(a->principal, a->body);
+    }
+    return JsonError(404, "not found");
+  }
+
+  static json Micros(base::TimePoint t) { return base::ToMicros(t); }
+
+  json WatchExport(const model::Watch& w) const {
+    const model::WatchSpec& s = w.spec;
+    const auto view = deps.engine.View(s.id);
+    const model::WatchRuntime& rt = view ? view->runtime : w.runtime;
+    json j = {
+        {"uuid", s.id.ToString()},
+        {"kind", std::string(model::WatchKindName(s.kind))},
+        {"name", s.name},
+        {"slug", s.slug},
+        {"tags", s.tags},
+        {"desc", s.desc},
+        {"schedule",
+         {{"kind", s.schedule.kind == model::Schedule::Kind::kCron   ? "cron"
+                   : s.schedule.kind == model::Schedule::Kind::kOnce ? "once"
+                                                                     : "period"},
+          {"period_s", Seconds(s.schedule.period)},
+          {"cron", s.schedule.cron},
+          {"tz", s.schedule.tz},
+          {"once_at_us", Micros(s.schedule.once_at)},
+          {"grace_s", Seconds(s.schedule.grace)}}},
+        {"manual_resume", s.manual_resume},
+        {"methods", s.post_only ? "POST" : ""},
+        {"start_kw", s.start_kw},
+        {"success_kw", s.success_kw},
+        {"failure_kw", s.failure_kw},
+        {"filter_subject", s.filter_subject},
+        {"filter_body", s.filter_body},
+        {"filter_http_body", s.filter_http_body},
+        {"filter_default_fail", s.filter_default_fail},
+        {"badge_key", s.badge_key.ToString()},
+        {"channels", s.channels},
+        {"created_us", Micros(s.created)},
+        {"runtime",
+         {{"status", std::string(model::StatusName(rt.status))},
+          {"last_ping_us", Micros(rt.last_ping)},
+          {"last_start_us", Micros(rt.last_start)},
+          {"last_start_rid", rt.last_start_rid ? json(rt.last_start_rid->ToString()) : json()},
+          {"last_duration_us",
+           rt.last_duration ? json(static_cast<int64_t>(rt.last_duration->count())) : json()},
+          {"n_pings", rt.n_pings}}},
+    };
+    return j;
+  }
+
+  http::Response Export(const Principal& p, bool with_history) {
+    auto project = ProjectById(p.project_id);
+    if (!project) return JsonError(503, "store unavailable");
+    auto keys = deps.store.LoadApiKeys();
+    if (!keys.ok()) return StoreDown(keys.error());
+    auto watches = deps.store.ListWatches(p.project_id);
+    if (!watches.ok()) return StoreDown(watches.error());
+    json doc = {{"format", kExportFormat},
+                {"version", kExportVersion},
+                {"exported_at", Iso(deps.clock.Now())},
+                {"project",
+                 {{"uuid", project->uuid.ToString()},
+                  {"name", project->name},
+                  {"ping_key", project->ping_key},
+                  {"badge_key", project->badge_key},
+                  {"created_us", Micros(project->created)}}}};
+    json jkeys = json::array();
+    for (const store::ApiKey& k : keys.value()) {
+      if (k.project_id != p.project_id) continue;
+      jkeys.push_back({{"prefix", k.prefix},
+                       {"hash", k.hash},
+                       {"read_only", k.read_only},
+                       {"name", k.name},
+                       {"created_us", Micros(k.created)}});
+    }
+    doc["api_keys"] = std::move(jkeys);
+    json checks = json::array();
+    json history = json::object();
+    for (const model::Watch& w : watches.value()) {
+      checks.push_back(WatchExport(w));
+      if (!with_history) continue;
+      auto cis = deps.store.ListCheckIns(w.spec.id, static_cast<size_t>(options.history_limit),
+                                         /*with_bodies=*/true);
+      if (!cis.ok()) return StoreDown(cis.error());
+      auto flips = deps.store.ListFlips(w.spec.id, base::TimePoint{}, 1'000'000);
+      if (!flips.ok()) return StoreDown(flips.error());
+      json jc = json::array();
+      for (auto it = cis.value().rbegin(); it != cis.value().rend(); ++it) {
+        const model::CheckIn& c = *it;
+        jc.push_back({{"n", c.n},
+                      {"at_us", Micros(c.at)},
+                      {"signal", std::string(model::SignalName(c.signal))},
+                      {"exit_status", c.exit_status ? json(*c.exit_status) : json()},
+                      {"rid", c.rid ? json(c.rid->ToString()) : json()},
+                      {"remote_addr", c.remote_addr},
+                      {"scheme", c.scheme},
+                      {"method", c.method},
+                      {"user_agent", c.user_agent},
+                      {"body", c.body},
+                      {"duration_us",
+                       c.duration ? json(static_cast<int64_t>(c.duration->count())) : json()}});
+      }
+      json jf = json::array();
+      for (const model::Flip& f : flips.value()) {
+        jf.push_back({{"at_us", Micros(f.at)},
+                      {"old_status", std::string(model::StatusName(f.old_status))},
+                      {"new_status", std::string(model::StatusName(f.new_status))},
+                      {"reason", f.reason},
+                      {"detected_late", f.detected_late},
+                      {"detected_at_us", Micros(f.detected_at)}});
+      }
+      history[w.spec.id.ToString()] = {{"check_ins", std::move(jc)}, {"flips", std::move(jf)}};
+    }
+    doc["checks"] = std::move(checks);
+    doc["channels"] = json::array();  // channels and escalation policies arrive with issue 4
+    doc["policies"] = json::array();
+    if (with_history) doc["history"] = std::move(history);
+    http::Response r = Json(200, doc);
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"overdue-export.json\"");
+    return r;
+  }
+
+  static constexpr const char* kExportFormat = "overdue-export";
+  static constexpr int kExportVersion = 1;
+
+  // Reads one exported watch; the error names the field ("checks[2].schedule.cron: ...").
+  base::Result<model::Watch> ParseExportedWatch(const json& j, const std::string& at,
+                                                int64_t project_id) const {
+    auto bad = [&](const std::string& field, const std::string& why) {
+      return base::InvalidArgument(at + "." + field + ": " + why);
+    };
+    if (!j.is_object()) return base::InvalidArgument(at + ": must be an object");
+    auto str = [&](const json& o, const char* k, std::string* out) -> base::Status {
+      auto it = o.find(k);
+      if (it == o.end() || !it->is_string()) return bad(k, "must be a string");
+      *out = it->get<std::string>();
+      return {};
+    };
+    auto num = [&](const json& o, const char* k, int64_t* out, bool nullable = false,
+                   bool* is_null = nullptr) -> base::Status {
+      auto it = o.find(k);
+      if (nullable && it != o.end() && it->is_null()) {
+        *is_null = true;
+        return {};
+      }
+      if (it == o.end() || !it->is_number_integer()) return bad(k, "must be an integer");
+      *out = it->get<int64_t>();
+      return {};
+    };
+    auto boolean = [&](const json& o, const char* k, bool* out) -> base::Status {
+      auto it = o.find(k);
+      if (it == o.end() || !it->is_boolean()) return bad(k, "must be true or false");
+      *out = it->get<bool>();
+      return {};
+    };
+    model::Watch w;
+    model::WatchSpec& s = w.spec;
+    std::string text;
+    if (auto st = str(j, "uuid", &text); !st.ok()) return st.error();
+    auto id = base::Uuid::Parse(text);
+    if (!id) return bad("uuid", "not a UUID");
+    s.id = *id;
+    s.project_id = project_id;
+    if (auto st = str(j, "kind", &text); !st.ok()) return st.error();
+    auto kind = model::ParseWatchKind(text);
+    if (!kind) return bad("kind", "unknown kind \"" + text + "\"");
+    s.kind = *kind;
+    for (auto [k, out] : {std::pair{"name", &s.name},
+                          {"slug", &s.slug},
+                          {"tags", &s.tags},
+                          {"desc", &s.desc},
+                          {"start_kw", &s.start_kw},
+                          {"success_kw", &s.success_kw},
+                          {"failure_kw", &s.failure_kw},
+                          {"channels", &s.channels}}) {
+      if (auto st = str(j, k, out); !st.ok()) return st.error();
+    }
+    if (auto st = str(j, "methods", &text); !st.ok()) return st.error();
+    if (text != "" && text != "POST") return bad("methods", "must be \"\" or \"POST\"");
+    s.post_only = text == "POST";
+    for (auto [k, out] : {std::pair{"manual_resume", &s.manual_resume},
+                          {"filter_subject", &s.filter_subject},
+                          {"filter_body", &s.filter_body},
+                          {"filter_http_body", &s.filter_http_body},
+                          {"filter_default_fail", &s.filter_default_fail}}) {
+      if (auto st = boolean(j, k, out); !st.ok()) return st.error();
+    }
+    if (auto st = str(j, "badge_key", &text); !st.ok()) return st.error();
+    s.badge_key = base::Uuid::Parse(text).value_or(base::Uuid::Random());
+    int64_t v = 0;
+    if (auto st = num(j, "created_us", &v); !st.ok()) return st.error();
+    s.created = base::FromMicros(v);
+    auto sched = j.find("schedule");
+    if (sched == j.end() || !sched->is_object()) return bad("schedule", "must be an object");
+    if (auto st = str(*sched, "kind", &text); !st.ok()) return st.error();
+    if (text != "period" && text != "cron" && text != "once") {
+      return bad("schedule.kind", "must be period, cron or once");
+    }
+    s.schedule.kind = text == "cron"   ? model::Schedule::Kind::kCron
+                      : text == "once" ? model::Schedule::Kind::kOnce
+                                       : model::Schedule::Kind::kPeriod;
+    if (auto st = num(*sched, "period_s", &v); !st.ok()) return st.error();
+    s.schedule.period = std::chrono::seconds(v);
+    if (auto st = num(*sched, "grace_s", &v); !st.ok()) return st.error();
+    s.schedule.grace = std::chrono::seconds(v);
+    if (auto st = num(*sched, "once_at_us", &v); !st.ok()) return st.error();
+    s.schedule.once_at = base::FromMicros(v);
+    if (auto st = str(*sched, "cron", &s.schedule.cron); !st.ok()) return st.error();
+    if (auto st = str(*sched, "tz", &s.schedule.tz); !st.ok()) return st.error();
+    if (auto st = schedule::Validate(s.schedule, options.min_period); !st.ok()) {
+      return base::InvalidArgument(at + ".schedule: " + st.error().message);
+    }
+    auto rt = j.find("runtime");
+    if (rt == j.end() || !rt->is_object()) return bad("runtime", "must be an object");
+    if (auto st = str(*rt, "status", &text); !st.ok()) return st.error();
+    auto status = model::ParseStatus(text);
+    if (!status) return bad("runtime.status", "unknown status \"" + text + "\"");
+    w.runtime.status = *status;
+    if (auto st = num(*rt, "last_ping_us", &v); !st.ok()) return st.error();
+    w.runtime.last_ping = base::FromMicros(v);
+    if (auto st = num(*rt, "last_start_us", &v); !st.ok()) return st.error();
+    w.runtime.last_start = base::FromMicros(v);
+    if (auto st = num(*rt, "n_pings", &w.runtime.n_pings); !st.ok()) return st.error();
+    bool is_null = false;
+    if (auto st = num(*rt, "last_duration_us", &v, true, &is_null); !st.ok()) return st.error();
+    if (!is_null) w.runtime.last_duration = base::Duration(v);
+    auto rid = rt->find("last_start_rid");
+    if (rid != rt->end() && rid->is_string()) {
+      w.runtime.last_start_rid = base::Uuid::Parse(rid->get<std::string>());
+    }
+    return w;
+  }
+
+  // Restores an export into the caller's project: everything is validated before anything
+  // is written. Watches keep their UUIDs (ping URLs survive); API keys are added by hash;
+  // history is imported for watches this import creates (so a second run adds nothing).
+  http::Response Import(const Principal& p, const json& doc) {
+    if (!doc.is_object() || doc.value("format", json()) != kExportFormat) {
+      return JsonError(400, "not an overdue export: \"format\" must be \"overdue-export\"");
+    }
+    const json& version = doc.value("version", json());
+    if (!version.is_number_integer() || version.get<int64_t>() < 1) {
+      return JsonError(400, "invalid export: \"version\" must be a positive integer");
+    }
+    if (version.get<int64_t>() > kExportVersion) {
+      return JsonError(400, "this export has format version " + version.dump() +
+                                ", newer than this server reads (" +
+                                std::to_string(kExportVersion) + "): upgrade overdue first");
+    }
+    const json& checks = doc.value("checks", json::array());
+    if (!checks.is_array()) return JsonError(400, "invalid export: \"checks\" must be an array");
+    std::vector<model::Watch> watches;
+    for (size_t i = 0; i < checks.size(); ++i) {
+      auto w = ParseExportedWatch(checks[i], "checks[" + std::to_string(i) + "]", p.project_id);
+      if (!w.ok()) return JsonError(400, "invalid export: " + w.error().message);
+      watches.push_back(std::move(w.value()));
+    }
+    std::vector<store::ApiKey> keys;
+    const json& jkeys = doc.value("api_keys", json::array());
+    if (!jkeys.is_array()) return JsonError(400, "invalid export: \"api_keys\" must be an array");
+    for (size_t i = 0; i < jkeys.size(); ++i) {
+      const json& k = jkeys[i];
+      const std::string at = "api_keys[" + std::to_string(i) + "]";
+      if (!k.is_object() || !k.value("hash", json()).is_string() ||
+          k["hash"].get<std::string>().size() != 64 || !k.value("prefix", json()).is_string() ||
+          !k.value("read_only", json()).is_boolean()) {
+        return JsonError(400, "invalid export: " + at +
+                                  " needs \"hash\" (64 hex), \"prefix\" and \"read_only\"");
+      }
+      store::ApiKey key;
+      key.project_id = p.project_id;
+      key.hash = k["hash"].get<std::string>();
+      key.prefix = k["prefix"].get<std::string>();
+      key.read_only = k["read_only"].get<bool>();
+      key.name = k.value("name", json("")).is_string() ? k.value("name", std::string()) : "";
+      key.created = base::FromMicros(k.value("created_us", json(0)).is_number_integer()
+                                         ? k.value("created_us", int64_t{0})
+                                         : 0);
+      keys.push_back(std::move(key));
+    }
+    const json& history = doc.value("history", json::object());
+
+    base::MutexLock lock(&write_mu);
+    // Ownership first: a UUID of another project is refused before anything changes.
+    std::vector<bool> exists(watches.size(), false);
+    for (size_t i = 0; i < watches.size(); ++i) {
+      auto stored = deps.store.GetWatch(watches[i].spec.id);
+      if (!stored.ok()) return StoreDown(stored.error());
+      if (stored.value()) {
+        if (stored.value()->spec.project_id != p.project_id) {
+          return JsonError(403, "checks[" + std::to_string(i) + "]: " +
+                                    watches[i].spec.id.ToString() + " belongs to another project");
+        }
+        exists[i] = true;
+      }
+    }
+    auto count = deps.store.CountWatches(p.project_id);
+    if (!count.ok()) return StoreDown(count.error());
+    const int64_t new_ones = std::count(exists.begin(), exists.end(), false);
+    if (count.value() + new_ones > options.check_limit) {
+      return JsonError(403, "the import would exceed the project's check limit (" +
+                                std::to_string(options.check_limit) + ")");
+    }
+    auto stored_keys = deps.store.LoadApiKeys();
+    if (!stored_keys.ok()) return StoreDown(stored_keys.error());
+    std::set<std::string> known_hashes;
+    for (const store::ApiKey& k : stored_keys.value()) known_hashes.insert(k.hash);
+
+    int64_t created = 0, updated = 0, keys_added = 0, check_ins = 0, flips = 0;
+    std::vector<store::Mutation> extra;
+    for (store::ApiKey& k : keys) {
+      if (!known_hashes.insert(k.hash).second) continue;
+      extra.emplace_back(store::InsertApiKey{k});
+      ++keys_added;
+    }
+    for (size_t i = 0; i < watches.size(); ++i) {
+      const model::Watch& w = watches[i];
+      auto st = WaitDurable([&](engine::Done done) -> base::Status {
+        auto r = deps.engine.Restore(w.spec, w.runtime, std::move(done));
+        if (!r.ok()) return r.error();
+        return {};
+      });
+      if (!st.ok()) return StoreDown(st.error());
+      (exists[i] ? updated : created) += 1;
+      if (exists[i]) continue;
+      auto h = history.find(w.spec.id.ToString());
+      if (h == history.end() || !h->is_object()) continue;
+      for (const json& c : h->value("check_ins", json::array())) {
+        if (!c.is_object()) continue;
+        model::CheckIn ci;
+        ci.watch_id = w.spec.id;
+        ci.n = c.value("n", int64_t{0});
+        ci.at = base::FromMicros(c.value("at_us", int64_t{0}));
+        ci.signal = model::ParseSignal(c.value("signal", std::string("success")))
+                        .value_or(model::Signal::kSuccess);
+        if (c.value("exit_status", json()).is_number_integer()) {
+          ci.exit_status = c["exit_status"].get<int>();
+        }
+        if (c.value("rid", json()).is_string())
+          ci.rid = base::Uuid::Parse(c["rid"].get<std::string>());
+        ci.remote_addr = c.value("remote_addr", std::string());
+        ci.scheme = c.value("scheme", std::string());
+        ci.method = c.value("method", std::string());
+        ci.user_agent = c.value("user_agent", std::string());
+        ci.body = c.value("body", std::string());
+        ci.body_size = ci.body.size();
+        if (c.value("duration_us", json()).is_number_integer()) {
+          ci.duration = base::Duration(c["duration_us"].get<int64_t>());
+        }
+        extra.emplace_back(store::InsertCheckIn{std::move(ci)});
+        ++check_ins;
+      }
+      for (const json& f : h->value("flips", json::array())) {
+        if (!f.is_object()) continue;
+        model::Flip flip;
+        flip.watch_id = w.spec.id;
+        flip.at = base::FromMicros(f.value("at_us", int64_t{0}));
+        flip.old_status = model::ParseStatus(f.value("old_status", std::string("new")))
+                              .value_or(model::Status::kNew);
+        flip.new_status = model::ParseStatus(f.value("new_status", std::string("new")))
+                              .value_or(model::Status::kNew);
+        flip.reason = f.value("reason", std::string());
+        flip.detected_late = f.value("detected_late", false);
+        flip.detected_at = base::FromMicros(f.value("detected_at_us", int64_t{0}));
+        extra.emplace_back(store::InsertFlip{std::move(flip)});
+        ++flips;
+      }
+    }
+    if (!extra.empty()) {
+      auto st = WaitDurable([&](engine::Done done) -> base::Status {
+        deps.submit(std::move(extra), std::move(done));
+        return {};
+      });
+      if (!st.ok()) return StoreDown(st.error());
+      if (keys_added > 0) {
+        for (const store::ApiKey& k : keys) deps.keys.Add(k);
+      }
+    }
+    return Json(200, json{{"checks_created", created},
+                          {"checks_updated", updated},
+                          {"api_keys_added", keys_added},
+                          {"check_ins_imported", check_ins},
+                          {"flips_imported", flips}});
   }
 
   // ---- operations -----------------------------------------------------------------------
@@ -425,7 +1362,26 @@ struct Api::Impl {
     std::optional<std::string> path = DecodePath(req.path);
     if (!path) return reply(Text(400, "bad request: malformed percent-encoding in path"));
     if (path->rfind("/ping/", 0) == 0) return Ping(req, *path, std::move(reply));
-    if (path->rfind("/api/v3/checks/", 0) == 0) return reply(ChecksApi(req, *path));
+    if (path->rfind("/api/v3/", 0) == 0) {
+      return reply(V3(req, std::string_view(*path).substr(std::string_view("/api/v3/").size())));
+    }
+    if (path->rfind("/api/v1/", 0) == 0) return reply(V1(req, *path));
+    if (path->rfind("/badge/", 0) == 0 || path->rfind("/b/", 0) == 0) {
+      if (req.method != "GET" && req.method != "OPTIONS") {
+        http::Response r = Text(405, "");
+        AddCors(r, "GET");
+        return reply(std::move(r));
+      }
+      if (req.method == "OPTIONS") {
+        http::Response r = Text(204, "");
+        AddCors(r, "GET");
+        return reply(std::move(r));
+      }
+      const std::string_view p = *path;
+      return reply(p[1] == 'b' && p[2] == '/'
+                       ? CheckBadge(p.substr(3))
+                       : ProjectBadge(p.substr(std::string_view("/badge/").size())));
+    }
     if (*path == "/healthz") return reply(Text(200, "ok"));
     if (*path == "/readyz") {
       return reply(deps.ready() ? Text(200, "ready") : Text(503, "not ready"));
@@ -501,6 +1457,47 @@ std::string Api::Impl::Sha1Hex(std::string_view data) {
     for (int i = 7; i >= 0; --i) out.push_back(kHex[(v >> (i * 4)) & 0xF]);
   }
   return out;
+}
+
+const std::vector<std::string>& Routes() {
+  static const std::vector<std::string> kRoutes = [] {
+    std::vector<std::string> r;
+    for (const char* base : {"/ping/{uuid}", "/ping/{ping_key}/{slug}"}) {
+      for (const char* suffix : {"", "/start", "/fail", "/log", "/{exit_status}"}) {
+        r.push_back(std::string("ANY ") + base + suffix);
+      }
+    }
+    const char* fixed[] = {
+        "GET /api/v3/checks/",
+        "POST /api/v3/checks/",
+        "GET /api/v3/checks/{uuid}",
+        "POST /api/v3/checks/{uuid}",
+        "DELETE /api/v3/checks/{uuid}",
+        "GET /api/v3/checks/{unique_key}",
+        "POST /api/v3/checks/{uuid}/pause",
+        "POST /api/v3/checks/{uuid}/resume",
+        "GET /api/v3/checks/{uuid}/pings/",
+        "GET /api/v3/checks/{uuid}/pings/{n}/body",
+        "GET /api/v3/checks/{uuid}/flips/",
+        "GET /api/v3/checks/{unique_key}/flips/",
+        "GET /api/v3/channels/",
+        "GET /api/v3/badges/",
+        "GET /api/v3/status/",
+        "PUT /api/v1/checks/{uuid}",
+        "GET /api/v1/export",
+        "POST /api/v1/import",
+        "GET /badge/{badge_key}/{signature}/{tag}.{fmt}",
+        "GET /badge/{badge_key}/{signature}.{fmt}",
+        "GET /b/{states}/{badge_key}.{fmt}",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        "GET /",
+    };
+    r.insert(r.end(), std::begin(fixed), std::end(fixed));
+    return r;
+  }();
+  return kRoutes;
 }
 
 Api::Api(ApiDeps deps, ApiOptions options)

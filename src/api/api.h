@@ -2,14 +2,16 @@
 // authenticate, call, format. Ping URLs answer after the check-in is durable (the journal's
 // completion); reads answer at once.
 //
-// Routes: /ping/… (healthchecks ping URLs), /api/v3/checks/… (healthchecks' read endpoints:
-// list, get, pings, ping body, flips), /healthz, /readyz, /metrics.
+// Routes (`Routes()` lists them): /ping/… (healthchecks ping URLs), /api/v3/… (healthchecks'
+// Management API v3), /api/v1/… (overdue's own: PUT a check by UUID, export, import),
+// /badge/… and /b/… (healthchecks' badges), /healthz, /readyz, /metrics.
 // Thread-safety: Handle() is called concurrently from every I/O thread.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/key_ring.h"
 #include "base/clock.h"
@@ -23,6 +25,10 @@ namespace overdue::api {
 struct ApiOptions {
   std::string public_url;          // "http://127.0.0.1:8000": base of ping_url and API URLs
   size_t ping_body_limit = 10000;  // bytes kept of a ping body (healthchecks' PING_BODY_LIMIT)
+  base::Duration min_period = std::chrono::seconds(60);  // shortest timeout/grace accepted
+  int64_t check_limit = 100000;                          // checks per project (403 beyond)
+  int64_t history_limit = 100;                           // check-ins kept per watch
+  std::string secret;                                    // server secret: signs badge URLs
 };
 
 struct ApiDeps {
@@ -32,7 +38,14 @@ struct ApiDeps {
   base::MetricsRegistry& metrics;
   const base::Clock& clock;
   std::function<bool()> ready;  // /readyz
+  // Hands store mutations to the journal (history import); `done` runs once durable.
+  std::function<void(std::vector<store::Mutation>&&, engine::Done)> submit;
 };
+
+// Every route the server answers, one per line: "METHOD /path/{param}" ("ANY" for the ping
+// URLs, which take any method). Printed by `overdue routes`; the OpenAPI test checks
+// docs/openapi.yaml against it.
+const std::vector<std::string>& Routes();
 
 class Api {
  public:

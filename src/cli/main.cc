@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "api/api.h"
 #include "base/uuid.h"
 #include "cli/ping_command.h"
 #include "cli/run_command.h"
@@ -142,6 +143,7 @@ int Main(int argc, char** argv) {
           ->check(kUuidValidator);
 
   app.add_subcommand("version", "Print the version");
+  app.add_subcommand("routes", "Print every HTTP route the server answers (METHOD /path)");
 
   // `run … -- COMMAND ARGS`: everything after the first "--" is the command, untouched by
   // CLI11 (which would hand it to the parent app). Without "--", prefix_command() collects the
@@ -215,6 +217,10 @@ int Main(int argc, char** argv) {
     options.ping_url = url.value();
     if (run_rid_option->count() > 0) options.rid = base::Uuid::Parse(run_rid);
     return RunCommand(options);
+  }
+  if (app.got_subcommand("routes")) {
+    for (const std::string& r : api::Routes()) std::printf("%s\n", r.c_str());
+    return 0;
   }
   if (show_version || app.got_subcommand("version")) {
     std::printf("overdue %s\n", Version());

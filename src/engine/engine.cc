@@ -291,6 +291,11 @@ Result<bool> Engine::Put(const model::WatchSpec& spec, Done done) {
                   std::move(done));
 }
 
+Result<bool> Engine::Restore(const model::WatchSpec& spec, const model::WatchRuntime& runtime,
+                             Done done) {
+  return LoadImpl(spec, runtime, /*record=*/true, /*keep_runtime=*/false, std::move(done));
+}
+
 base::Status Engine::Delete(const Uuid& id, Done done) {
   Shard& sh = ShardFor(id);
   base::MutexLock lock(&sh.mu);

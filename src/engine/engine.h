@@ -110,6 +110,9 @@ class Engine {
   // (deadlines recomputed from the new schedule). Returns whether it created. The error
   // names the invalid field (schedule, tz).
   Result<bool> Put(const model::WatchSpec& spec, Done done);
+  // Put with a given runtime (restoring a backup): creates or replaces definition and runtime.
+  Result<bool> Restore(const model::WatchSpec& spec, const model::WatchRuntime& runtime,
+                       Done done);
   // Deletes the watch and (in the store) its history. kNotFound if absent.
   base::Status Delete(const Uuid& id, Done done);
 

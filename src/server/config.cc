@@ -174,7 +174,7 @@ Status SetTimeout(std::string_view text, Duration& field) {
   return {};
 }
 
-const std::array<OptionDef, 15> kOptions = {{
+const std::array<OptionDef, 16> kOptions = {{
     {{"listen", "HOST:PORT",
       "address to listen on; port 0 picks a free one (default 127.0.0.1:8000)"},
      TomlKind::kString,
@@ -228,6 +228,11 @@ const std::array<OptionDef, 15> kOptions = {{
      TomlKind::kInteger,
      [](std::string_view text, Config& c) {
        return SetInteger(text, 1, kMaxHistoryLimit, c.history_limit);
+     }},
+    {{"check_limit", "N", "checks per project; creating more answers 403 (default 100000)"},
+     TomlKind::kInteger,
+     [](std::string_view text, Config& c) {
+       return SetInteger(text, 1, int64_t{100'000'000}, c.check_limit);
      }},
     {{"max_connections", "N", "open connections beyond which new ones get 503 (default 10000)"},
      TomlKind::kInteger,

@@ -1,10 +1,16 @@
 #include "server/server.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sodium.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -161,6 +167,26 @@ base::Status SyncConfigWatches(const Config& config, store::Store& store, engine
   }
   if (m.empty()) return {};
   return store.Apply(m);
+}
+
+// The server's own secret (signs badge URLs), created once in the data dir, mode 0600.
+base::Result<std::string> LoadOrCreateSecret(const std::string& data_dir) {
+  const fs::path path = fs::path(data_dir) / "secret.key";
+  std::ifstream in(path);
+  std::string secret;
+  if (in && std::getline(in, secret) && secret.size() >= 32) return secret;
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  secret.clear();
+  for (unsigned char b : raw) secret += fmt::format("{:02x}", b);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return base::Unavailable("cannot create " + path.string() + ": " + strerror(errno));
+  const std::string line = secret + "\n";
+  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return base::Unavailable("cannot write " + path.string());
+  return secret;
 }
 
 }  // namespace
@@ -327,14 +353,25 @@ int Serve(const Config& config) {
   });
 
   std::atomic<bool> ready{false};
+  auto secret = LoadOrCreateSecret(config.data_dir);
+  if (!secret.ok()) {
+    spdlog::error("{}", secret.error().message);
+    ticking.store(false);
+    ticker.join();
+    return 1;
+  }
   api::Api api_handler(
       api::ApiDeps{engine, store, keys, metrics, clock,
                    [&] {
                      // Ready: loaded, listening, the store takes commits, deadlines ticking.
                      const int64_t since_tick = base::ToMicros(clock.Now()) - last_tick_us.load();
                      return ready.load() && journal.healthy() && since_tick < 1'000'000;
+                   },
+                   [&journal](std::vector<store::Mutation>&& m, engine::Done done) {
+                     journal.Submit(std::move(m), std::move(done));
                    }},
-      api::ApiOptions{"", config.ping_body_limit});
+      api::ApiOptions{"", config.ping_body_limit, config.min_period, config.check_limit,
+                      config.history_limit, secret.value()});
 
   http::ServerOptions ho;
   ho.threads = config.threads;

@@ -33,6 +33,9 @@ class FaultyStore final : public Store {
   Result<std::optional<model::Watch>> GetWatch(const Uuid& id) override {
     return inner_.GetWatch(id);
   }
+  Result<int64_t> CountWatches(int64_t project_id) override {
+    return inner_.CountWatches(project_id);
+  }
   Result<std::vector<model::Watch>> ListWatches(int64_t project_id) override {
     return inner_.ListWatches(project_id);
   }

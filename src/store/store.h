@@ -98,6 +98,7 @@ class Store {
 
   // Reads for the API and the dashboard.
   virtual Result<std::optional<model::Watch>> GetWatch(const Uuid& id) = 0;
+  virtual Result<int64_t> CountWatches(int64_t project_id) = 0;
   // Every watch of a project, ordered by creation time then id.
   virtual Result<std::vector<model::Watch>> ListWatches(int64_t project_id) = 0;
   // Newest first, at most `limit`. Bodies are included only when `with_bodies`.

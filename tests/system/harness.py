@@ -121,9 +121,10 @@ class Server:
         return body["pings"]
 
     def flips(self, uuid):
+        """Oldest first (the API answers newest first, as healthchecks does)."""
         status, body = self.api(f"/api/v3/checks/{uuid}/flips/")
         assert status == 200, (status, body)
-        return body["flips"]
+        return list(reversed(body["flips"]))
 
     def slug_url(self, slug, suffix=""):
         return f"/ping/{self.keys['ping_key']}/{slug}{suffix}"

@@ -331,6 +331,19 @@ class SqliteStore final : public Store {
     return Finish(s, rc, std::move(out));
   }
 
+  Result<int64_t> CountWatches(int64_t project_id) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->count_watches;
+    s.Bind(1, project_id);
+    int64_t n = 0;
+    const int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW) n = s.Int(0);
+    s.Reset();
+    if (rc != SQLITE_ROW)
+      return base::Unavailable(std::string("sqlite: ") + sqlite3_errmsg(reader_));
+    return n;
+  }
+
   Result<std::vector<ApiKey>> LoadApiKeys() override {
     base::MutexLock lock(&read_mu_);
     Stmt& s = reader_stmts_->api_keys;
@@ -464,7 +477,7 @@ class SqliteStore final : public Store {
     Stmt insert_check_in, insert_flip, set_meta, prune;
   };
   struct ReaderStmts {
-    Stmt projects, api_keys, all_watches, get_watch, project_watches;
+    Stmt projects, api_keys, all_watches, get_watch, project_watches, count_watches;
     Stmt list_check_ins, get_check_in, list_flips, get_meta;
   };
 
@@ -564,6 +577,7 @@ class SqliteStore final : public Store {
         {&r.all_watches, select_watches},
         {&r.get_watch, select_watches + " WHERE id=?1"},
         {&r.project_watches, select_watches + " WHERE project_id=?1 ORDER BY created, id"},
+        {&r.count_watches, "SELECT COUNT(*) FROM watches WHERE project_id=?1"},
         {&r.list_check_ins,
          "SELECT n, at, signal, exit_status, rid, remote_addr, scheme, method, user_agent, "
          "duration_us, body, length(body) FROM check_ins WHERE watch_id=?1 ORDER BY n DESC "
