@@ -358,3 +358,77 @@ TEST(EngineIndexTest, LoadRemoveReloadKeepsEveryWatchFindable) {
 
 }  // namespace
 }  // namespace overdue::engine
+
+namespace overdue::engine {
+namespace {
+
+TEST_F(EngineTest, PutCreatesThenReplacesTheDefinitionKeepingTheRuntime) {
+  auto spec = PeriodWatch(hours(1), minutes(5), "db");
+  bool durable = false;
+  auto created = engine_.Put(spec, [&](base::Status st) { durable = st.ok(); });
+  ASSERT_TRUE(created.ok());
+  EXPECT_TRUE(created.value());
+  EXPECT_TRUE(durable);
+  ASSERT_EQ(sink_.changes.size(), 1u);
+  ASSERT_TRUE(sink_.changes[0].spec);
+  EXPECT_EQ(sink_.changes[0].runtime.status, model::Status::kNew);
+
+  Ping(spec.id);
+  ASSERT_EQ(StatusOf(spec.id), model::Status::kUp);
+  // A new schedule keeps the runtime (still up, same n_pings) and moves the deadline.
+  spec.schedule.period = hours(2);
+  spec.slug = "db2";
+  auto replaced = engine_.Put(spec, {});
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_FALSE(replaced.value());
+  EXPECT_EQ(StatusOf(spec.id), model::Status::kUp);
+  EXPECT_EQ(engine_.View(spec.id)->runtime.n_pings, 1);
+  EXPECT_EQ(engine_.FindBySlug(1, "db").error().code, base::ErrorCode::kNotFound);
+  EXPECT_EQ(engine_.FindBySlug(1, "db2").value(), spec.id);
+  AdvanceAndTick(hours(1) + minutes(30));
+  EXPECT_EQ(StatusOf(spec.id), model::Status::kUp);  // the old 1 h period no longer applies
+  AdvanceAndTick(minutes(32));  // 2 h 02 min after the check-in: in the grace period
+  EXPECT_EQ(StatusOf(spec.id), model::Status::kGrace);
+}
+
+TEST_F(EngineTest, PutRefusesAnInvalidScheduleAndRecordsNothing) {
+  auto spec = PeriodWatch(hours(1), minutes(5));
+  spec.schedule.kind = model::Schedule::Kind::kCron;
+  spec.schedule.cron = "61 * * * *";
+  EXPECT_FALSE(engine_.Put(spec, {}).ok());
+  EXPECT_TRUE(sink_.changes.empty());
+  EXPECT_FALSE(engine_.View(spec.id));
+}
+
+TEST_F(EngineTest, DeleteRecordsTheRemovalAndForgetsDeadlines) {
+  auto spec = PeriodWatch(minutes(1), minutes(1), "gone");
+  ASSERT_TRUE(engine_.Put(spec, {}).ok());
+  Ping(spec.id);
+  bool durable = false;
+  ASSERT_TRUE(engine_.Delete(spec.id, [&](base::Status st) { durable = st.ok(); }).ok());
+  EXPECT_TRUE(durable);
+  EXPECT_TRUE(sink_.changes.back().removed);
+  EXPECT_FALSE(engine_.View(spec.id));
+  EXPECT_EQ(engine_.Delete(spec.id, {}).error().code, base::ErrorCode::kNotFound);
+  EXPECT_EQ(engine_.FindBySlug(1, "gone").error().code, base::ErrorCode::kNotFound);
+  const size_t before = sink_.changes.size();
+  AdvanceAndTick(hours(1));
+  EXPECT_EQ(sink_.changes.size(), before);  // no flip for a deleted watch
+  EXPECT_EQ(engine_.CountByStatus().by_status[static_cast<int>(model::Status::kUp)], 0);
+}
+
+TEST_F(EngineTest, RestoreReplacesTheRuntimeToo) {
+  auto spec = PeriodWatch(hours(1), minutes(5));
+  model::WatchRuntime rt;
+  rt.status = model::Status::kUp;
+  rt.last_ping = kT0 - minutes(10);
+  rt.n_pings = 42;
+  ASSERT_TRUE(engine_.Restore(spec, rt, {}).ok());
+  EXPECT_EQ(engine_.View(spec.id)->runtime.n_pings, 42);
+  EXPECT_EQ(sink_.changes.back().runtime.n_pings, 42);
+  AdvanceAndTick(minutes(50));
+  EXPECT_EQ(StatusOf(spec.id), model::Status::kGrace);
+}
+
+}  // namespace
+}  // namespace overdue::engine

@@ -66,6 +66,10 @@ class SqliteStoreTest : public ::testing::Test {
     w.spec.success_kw = "ok";
     w.spec.failure_kw = "error";
     w.spec.created = kT0;
+    w.spec.filter_subject = true;
+    w.spec.filter_body = true;
+    w.spec.badge_key = base::Uuid::Random();
+    w.spec.channels = "a,b";
     w.runtime.status = model::Status::kGrace;
     w.runtime.last_ping = kT0 + seconds(1);
     w.runtime.last_start = kT0 + seconds(2);
@@ -125,6 +129,9 @@ TEST_F(SqliteStoreTest, WatchRoundTripsEveryField) {
   EXPECT_EQ(g.spec.success_kw, "ok");
   EXPECT_EQ(g.spec.failure_kw, "error");
   EXPECT_EQ(g.spec.created, kT0);
+  EXPECT_TRUE(g.spec.filter_subject && g.spec.filter_body);
+  EXPECT_EQ(g.spec.badge_key, w.spec.badge_key);
+  EXPECT_EQ(g.spec.channels, "a,b");
   EXPECT_EQ(g.runtime.status, model::Status::kGrace);
   EXPECT_EQ(g.runtime.last_ping, w.runtime.last_ping);
   EXPECT_EQ(g.runtime.last_start, w.runtime.last_start);
@@ -276,6 +283,49 @@ TEST_F(SqliteStoreTest, ProjectsKeysMetaAndListing) {
   int seen = 0;
   ASSERT_TRUE(store_->LoadWatches([&](model::Watch&&) { ++seen; }).ok());
   EXPECT_EQ(seen, 2);
+}
+
+TEST_F(SqliteStoreTest, RevokedKeysBadgeKeysAndCounts) {
+  project_.badge_key = "badge-key-1";
+  ApiKey k;
+  k.project_id = 1;
+  k.prefix = "hcw_abcd";
+  k.hash = std::string(64, 'b');
+  ASSERT_TRUE(store_
+                  ->Apply({UpsertProject{project_}, InsertApiKey{k}, UpsertWatch{FullWatch()},
+                           UpsertWatch{FullWatch()}})
+                  .ok());
+  EXPECT_EQ(store_->CountWatches(1).value(), 2);
+  EXPECT_EQ(store_->CountWatches(2).value(), 0);
+  ASSERT_TRUE(store_->Apply({DeleteApiKey{k.hash}}).ok());
+  Reopen();
+  EXPECT_TRUE(store_->LoadApiKeys().value().empty());
+  EXPECT_EQ(store_->LoadProjects().value()[0].badge_key, "badge-key-1");
+}
+
+// A data dir written by schema 1 (before badge keys) opens, migrates, and every watch gets a
+// badge key.
+TEST_F(SqliteStoreTest, MigratesASchemaOneDatabase) {
+  const model::Watch w = FullWatch();
+  ASSERT_TRUE(store_->Apply({UpsertWatch{w}}).ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  for (const char* sql :
+       {"ALTER TABLE watches DROP COLUMN filter_subject",
+        "ALTER TABLE watches DROP COLUMN filter_body", "ALTER TABLE watches DROP COLUMN badge_key",
+        "ALTER TABLE watches DROP COLUMN channels", "ALTER TABLE projects DROP COLUMN badge_key",
+        "PRAGMA user_version=1"}) {
+    ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+  }
+  sqlite3_close(db);
+  Reopen();
+  auto got = store_->GetWatch(w.spec.id).value();
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->spec.badge_key.IsNil());
+  EXPECT_NE(got->spec.badge_key, w.spec.badge_key);  // a fresh random key
+  EXPECT_EQ(got->spec.name, w.spec.name);
+  EXPECT_FALSE(store_->LoadProjects().value()[0].badge_key.empty());
 }
 
 TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerVersion) {
