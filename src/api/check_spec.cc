@@ -166,7 +166,8 @@ base::Result<CheckSpec> ParseCheckSpec(const json& body, const CheckSpecLimits& 
       }
     }
   }
-  for (const auto& [key, value] : body.items()) {
+  for (const auto& item : body.items()) {
+    const std::string& key = item.key();
     if (key == "api_key") continue;
     const bool known =
         std::any_of(kFields.begin(), kFields.end(), [&](const Field& f) { return f.name == key; });
