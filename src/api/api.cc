@@ -868,7 +868,8 @@ struct Api::Impl {
     return r;
   }
 
-  // /badge/<badge_key>/<signature>/<tag>.<fmt> and /badge/<badge_key>/<signature>.<fmt>
+  // /badge/<badge_key>/<signature>/<tag>.<fmt> and /badge/<badge_key>/<signature>.<fmt>;
+  // `rest` is the raw (not percent-decoded) path after "/badge/".
   http::Response ProjectBadge(std::string_view rest) {
     const size_t dot = rest.rfind('.');
     if (dot == std::string_view::npos) return Text(404, "");
@@ -877,13 +878,16 @@ struct Api::Impl {
     const size_t s1 = rest.find('/');
     if (s1 == std::string_view::npos) return Text(404, "");
     const std::string badge_key(rest.substr(0, s1));
-    std::string_view sig_tag = rest.substr(s1 + 1);
+    const std::string_view sig_tag = rest.substr(s1 + 1);
     const size_t s2 = sig_tag.find('/');
     const std::string signature(sig_tag.substr(0, s2));
-    const std::string tag =
-        s2 == std::string_view::npos ? "*" : std::string(sig_tag.substr(s2 + 1));
+    std::string tag = "*";
+    if (s2 != std::string_view::npos) {
+      std::optional<std::string> decoded = BadgeTagFromPath(sig_tag.substr(s2 + 1));
+      if (!decoded || decoded->empty()) return Text(404, "");
+      tag = std::move(*decoded);
+    }
     if (fmt != "svg" && fmt != "json" && fmt != "shields") return Text(404, "");
-    if (tag.empty() || tag.find('/') != std::string::npos) return Text(404, "");
     const bool with_late = !(signature.size() == 10 && signature.substr(8) == "-2");
     if (!CheckBadgeSignature(options.secret, badge_key, tag, signature)) return Text(404, "");
     auto projects = deps.store.LoadProjects();
@@ -895,24 +899,16 @@ struct Api::Impl {
     if (!project) return Text(404, "");
     auto watches = deps.store.ListWatches(project->id);
     if (!watches.ok()) return StoreDown(watches.error());
-    std::string status = "up";
-    int total = 0, grace = 0, down = 0;
+    std::vector<std::string> statuses;
     for (const model::Watch& w : watches.value()) {
       if (tag != "*") {
         const auto tags = TagList(w.spec.tags);
         if (std::find(tags.begin(), tags.end(), tag) == tags.end()) continue;
       }
-      ++total;
-      const std::string st = BadgeStatusOf(w);
-      if (st == "down") {
-        ++down;
-        status = "down";
-      } else if (st == "grace") {
-        ++grace;
-        if (status == "up" && with_late) status = "late";
-      }
+      statuses.push_back(BadgeStatusOf(w));
     }
-    return BadgeResponse(fmt, tag == "*" ? "overdue" : tag, status, total, grace, down);
+    const BadgeCounts c = Aggregate(statuses, with_late);
+    return BadgeResponse(fmt, tag == "*" ? "overdue" : tag, c.status, c.total, c.grace, c.down);
   }
 
   // /b/<states>/<badge_key>.<fmt>: one check's badge.
@@ -1378,9 +1374,10 @@ struct Api::Impl {
         return reply(std::move(r));
       }
       const std::string_view p = *path;
-      return reply(p[1] == 'b' && p[2] == '/'
-                       ? CheckBadge(p.substr(3))
-                       : ProjectBadge(p.substr(std::string_view("/badge/").size())));
+      if (p[1] == 'b' && p[2] == '/') return reply(CheckBadge(p.substr(3)));
+      // The tag is read from the raw path: healthchecks decodes it twice (BadgeTagFromPath).
+      return reply(
+          ProjectBadge(std::string_view(req.path).substr(std::string_view("/badge/").size())));
     }
     if (*path == "/healthz") return reply(Text(200, "ok"));
     if (*path == "/readyz") {

@@ -26,12 +26,24 @@ void KeyRing::Add(const store::ApiKey& key) {
   by_hash_[key.hash] = Principal{key.project_id, key.read_only};
 }
 
+void KeyRing::Replace(const std::vector<store::ApiKey>& keys) {
+  std::unordered_map<std::string, Principal> by_hash;
+  by_hash.reserve(keys.size());
+  for (const store::ApiKey& k : keys) by_hash[k.hash] = Principal{k.project_id, k.read_only};
+  base::MutexLock lock(&mu_);
+  by_hash_.swap(by_hash);
+}
+
 std::optional<Principal> KeyRing::Authenticate(std::string_view api_key) const {
   if (api_key.empty()) return std::nullopt;
   const std::string h = Hash(api_key);
   base::MutexLock lock(&mu_);
   auto it = by_hash_.find(h);
   if (it == by_hash_.end()) return std::nullopt;
+  // Belt and braces: the final equality of the digests in constant time.
+  if (it->first.size() != h.size() || sodium_memcmp(it->first.data(), h.data(), h.size()) != 0) {
+    return std::nullopt;
+  }
   return it->second;
 }
 

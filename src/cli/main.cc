@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +18,7 @@
 #include "cli/ping_command.h"
 #include "cli/run_command.h"
 #include "cli/version.h"
+#include "server/admin.h"
 #include "server/config.h"
 #include "server/server.h"
 
@@ -71,6 +74,73 @@ const CLI::Validator kUuidValidator(
 std::string EnvOr(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+// `overdue projects …` and `overdue keys …` (server/admin.h): each leaf subcommand fills
+// `command` and is remembered with its verb, so that RunAdminIfGiven runs the one parsed.
+struct AdminFlags {
+  server::AdminCommand command;
+  std::vector<std::pair<CLI::App*, server::AdminCommand::Verb>> leaves;
+};
+
+void AddAdminCommands(CLI::App& app, AdminFlags* flags) {
+  using Verb = server::AdminCommand::Verb;
+  server::AdminCommand& c = flags->command;
+  auto leaf = [&](CLI::App* parent, const char* name, const char* help, Verb verb, bool with_json) {
+    CLI::App* sub = parent->add_subcommand(name, help);
+    sub->add_option("--data-dir", c.data_dir, "Data dir of the server (default ./data)")
+        ->envname("OVERDUE_DATA_DIR");
+    if (with_json) sub->add_flag("--json", c.json, "Print one JSON document");
+    flags->leaves.emplace_back(sub, verb);
+    return sub;
+  };
+  auto with_project = [&](CLI::App* sub) {
+    sub->add_option("--project", c.project,
+                    "Project id, UUID or name (default: the only project, else id 1)");
+  };
+  c.data_dir = server::Config{}.data_dir;
+
+  CLI::App* projects =
+      app.add_subcommand("projects", "Create and list projects (works while the server runs)");
+  projects->require_subcommand(1);
+  leaf(projects, "create", "Create a project with its keys, and print them once",
+       Verb::kProjectsCreate, true)
+      ->add_option("name", c.argument, "Name of the project")
+      ->required();
+  leaf(projects, "list", "List projects with their ping keys", Verb::kProjectsList, true);
+
+  CLI::App* keys = app.add_subcommand(
+      "keys",
+      "Create, list and revoke API keys; rotate or set ping keys (a running server notices "
+      "within about a second)");
+  keys->require_subcommand(1);
+  CLI::App* create =
+      leaf(keys, "create", "Create an API key and print it once", Verb::kKeysCreate, true);
+  with_project(create);
+  create->add_flag("--read-only", c.read_only, "A read-only key (hcr_…)");
+  create->add_option("--name", c.name, "A label shown by `keys list`");
+  with_project(leaf(keys, "list", "List API keys (prefix, kind, name; never the key)",
+                    Verb::kKeysList, true));
+  leaf(keys, "revoke", "Delete an API key", Verb::kKeysRevoke, false)
+      ->add_option("key", c.argument, "The key's prefix as `keys list` shows it, or the key")
+      ->required();
+  with_project(leaf(keys, "rotate-ping-key",
+                    "Give the project a new ping key (old /ping/<key>/<slug> URLs stop working)",
+                    Verb::kKeysRotatePingKey, false));
+  CLI::App* set_ping =
+      leaf(keys, "set-ping-key", "Set the project's ping key (keep healthchecks' ping URLs)",
+           Verb::kKeysSetPingKey, false);
+  with_project(set_ping);
+  set_ping->add_option("key", c.argument, "1-64 characters of A-Z a-z 0-9 _ -")->required();
+}
+
+std::optional<int> RunAdminIfGiven(AdminFlags& flags) {
+  for (const auto& [sub, verb] : flags.leaves) {
+    if (!sub->parsed()) continue;
+    flags.command.verb = verb;
+    return server::RunAdmin(flags.command, std::cout, std::cerr);
+  }
+  return std::nullopt;
 }
 
 int Main(int argc, char** argv) {
@@ -142,6 +212,8 @@ int Main(int argc, char** argv) {
       run->add_option("--rid", run_rid, "Run id to use instead of a fresh one")
           ->check(kUuidValidator);
 
+  AdminFlags admin;
+  AddAdminCommands(app, &admin);
   app.add_subcommand("version", "Print the version");
   app.add_subcommand("routes", "Print every HTTP route the server answers (METHOD /path)");
 
@@ -168,6 +240,7 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : kUsageError;
   }
 
+  if (auto code = RunAdminIfGiven(admin)) return *code;
   if (serve->parsed()) {
     auto config = LoadOrReport(serve_flags);
     if (!config) return kUsageError;

@@ -245,6 +245,13 @@ void Engine::AddProject(int64_t project_id, const std::string& ping_key) {
   projects_->by_ping_key[ping_key] = project_id;
 }
 
+void Engine::ReplacePingKeys(const std::vector<std::pair<int64_t, std::string>>& projects) {
+  std::unordered_map<std::string, int64_t> by_ping_key;
+  for (const auto& [id, ping_key] : projects) by_ping_key[ping_key] = id;
+  base::MutexLock lock(&projects_->mu);
+  projects_->by_ping_key.swap(by_ping_key);
+}
+
 std::optional<int64_t> Engine::ProjectByPingKey(std::string_view ping_key) const {
   base::MutexLock lock(&projects_->mu);
   auto it = projects_->by_ping_key.find(std::string(ping_key));

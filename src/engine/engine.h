@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/clock.h"
@@ -111,13 +112,16 @@ class Engine {
   // names the invalid field (schedule, tz).
   Result<bool> Put(const model::WatchSpec& spec, Done done);
   // Put with a given runtime (restoring a backup): creates or replaces definition and runtime.
-  Result<bool> Restore(const model::WatchSpec& spec, const model::WatchRuntime& runtime,
-                       Done done);
+  Result<bool> Restore(const model::WatchSpec& spec, const model::WatchRuntime& runtime, Done done);
   // Deletes the watch and (in the store) its history. kNotFound if absent.
   base::Status Delete(const Uuid& id, Done done);
 
   // Registers a project's ping key for /ping/<ping-key>/<slug> URLs.
   void AddProject(int64_t project_id, const std::string& ping_key);
+  // Makes `projects` ((project id, ping key) pairs) the whole set of ping keys, atomically:
+  // a rotated or removed ping key stops resolving at once (the server's refresh from the
+  // store, for keys changed by `overdue keys` in another process).
+  void ReplacePingKeys(const std::vector<std::pair<int64_t, std::string>>& projects);
   std::optional<int64_t> ProjectByPingKey(std::string_view ping_key) const;
 
   // Applies a check-in. `done` is called after the change is durable (or failed).

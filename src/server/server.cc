@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -13,6 +14,8 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -21,6 +24,7 @@
 #include "api/key_ring.h"
 #include "base/clock.h"
 #include "base/metrics.h"
+#include "base/mutex.h"
 #include "engine/engine.h"
 #include "http/server.h"
 #include "journal/journal.h"
@@ -189,6 +193,86 @@ base::Result<std::string> LoadOrCreateSecret(const std::string& data_dir) {
   return secret;
 }
 
+// ---- key refresh: projects and API keys changed by `overdue projects|keys` --------------
+
+// How often the running server rereads projects and API keys from the store: a key created
+// or revoked, or a ping key rotated, by the admin commands (another process writing the same
+// SQLite file) takes effect within this interval. Two small tables: the read costs well
+// under a millisecond.
+constexpr base::Duration kKeyRefreshInterval = std::chrono::seconds(1);
+
+// Owns a thread that every kKeyRefreshInterval replaces the KeyRing's contents and the
+// engine's ping keys with the store's. A failed read keeps the current keys (logged once per
+// outage). Stops and joins on destruction: declare it after the store, ring and engine.
+class KeyRefresher {
+ public:
+  KeyRefresher(store::Store& store, api::KeyRing& keys, engine::Engine& engine)
+      : store_(store), keys_(keys), engine_(engine), thread_([this] { Loop(); }) {}
+  ~KeyRefresher() {
+    {
+      base::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    wake_.SignalAll();
+    thread_.join();
+  }
+  KeyRefresher(const KeyRefresher&) = delete;
+  KeyRefresher& operator=(const KeyRefresher&) = delete;
+
+ private:
+  void Loop() {
+    base::MutexLock lock(&mu_);
+    while (!stop_) {
+      wake_.WaitFor(&mu_, kKeyRefreshInterval);
+      if (!stop_) RefreshOnce();
+    }
+  }
+
+  void RefreshOnce() {
+    auto projects = store_.LoadProjects();
+    auto api_keys = store_.LoadApiKeys();
+    if (!projects.ok() || !api_keys.ok()) {
+      if (!failing_) {
+        spdlog::warn("key refresh: {} (keeping the current keys)",
+                     (projects.ok() ? api_keys.error() : projects.error()).message);
+      }
+      failing_ = true;
+      return;
+    }
+    failing_ = false;
+    std::vector<std::pair<int64_t, std::string>> ping_keys;
+    for (const store::Project& p : projects.value()) ping_keys.emplace_back(p.id, p.ping_key);
+    std::sort(ping_keys.begin(), ping_keys.end());
+    if (ping_keys != ping_keys_) {
+      engine_.ReplacePingKeys(ping_keys);
+      if (!ping_keys_.empty()) spdlog::info("key refresh: project ping keys changed");
+      ping_keys_ = std::move(ping_keys);
+    }
+    std::vector<std::string> hashes;
+    for (const store::ApiKey& k : api_keys.value()) {
+      hashes.push_back(fmt::format("{}/{}/{}", k.hash, k.project_id, k.read_only));
+    }
+    std::sort(hashes.begin(), hashes.end());
+    if (hashes != hashes_) {
+      keys_.Replace(api_keys.value());
+      if (!hashes_.empty()) spdlog::info("key refresh: {} API keys", hashes.size());
+      hashes_ = std::move(hashes);
+    }
+  }
+
+  store::Store& store_;
+  api::KeyRing& keys_;
+  engine::Engine& engine_;
+  base::Mutex mu_;
+  base::CondVar wake_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  // Refresh thread only: the last state applied, to act (and log) only on a change.
+  bool failing_ = false;
+  std::vector<std::pair<int64_t, std::string>> ping_keys_;
+  std::vector<std::string> hashes_;
+  std::thread thread_;  // last: starts after every member above is initialised
+};
+
 }  // namespace
 
 int Init(const Config& config, bool json) {
@@ -338,6 +422,8 @@ int Serve(const Config& config) {
                    std::chrono::steady_clock::now() - load_start)
                    .count(),
                bad ? fmt::format(" ({} could not be loaded)", bad) : "");
+  // Keys and ping keys changed by `overdue keys|projects` while we run (admin.h).
+  KeyRefresher key_refresher(store, keys, engine);
   // Deadlines that passed while we were not running fire on the first tick, marked late.
   engine.SetLateBefore(started_at);
   journal.Start();

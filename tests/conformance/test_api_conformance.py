@@ -319,6 +319,12 @@ class ApiTest(unittest.TestCase):
         forged = re.sub(r"/[A-Za-z0-9_-]{8}-2/", "/AAAAAAAA-2/", path(web["json"]))
         self.assertEqual(self.call("GET", forged, key=None)[0], 404)
         self.assertEqual(self.call("GET", path(web["svg"])[:-3] + "png", key=None)[0], 404)
+        # Tags with URL-special characters are encoded twice in badge URLs, as healthchecks does.
+        self.create(name="odd", tags="db@dc1", timeout=60)
+        odd = self.call("GET", "/api/v3/badges/", key="ro")[1]["badges"]["db@dc1"]["json"]
+        self.assertIn("/db%2540dc1.json", odd)
+        status, j, _ = self.call("GET", path(odd), key=None)
+        self.assertEqual((status, j["total"], j["status"]), (200, 1, "up"))
         # The per-check badge from badge_url.
         status, j, _ = self.call("GET", path(up["badge_url"])[:-3] + "json", key=None)
         self.assertEqual((status, j["status"], j["total"]), (200, "up", 1))

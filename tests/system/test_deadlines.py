@@ -82,7 +82,9 @@ class MissedWhileDownTest(unittest.TestCase):
         server.start()
         # Down at once on start, not a period later.
         self.assertEqual(server.check(up)["status"], "down")
-        self.assertEqual([f["up"] for f in server.flips(up)], [1, 0])
+        # The down flip is written by the journal shortly after the first tick.
+        wait_for(lambda: [f["up"] for f in server.flips(up)] == [1, 0], timeout=5,
+                 what="the down flip in the history")
         self.assertEqual(server.check(fresh)["status"], "new")
         _, metrics, _ = server.request("GET", "/metrics")
         self.assertIn('overdue_watches{state="down"} 1', metrics.decode())
