@@ -25,6 +25,8 @@ using json = nlohmann::ordered_json;
 // Django's HttpResponse default; healthchecks' plain answers ("OK", "not found") carry it.
 constexpr const char* kDjangoContentType = "text/html; charset=utf-8";
 constexpr const char* kJsonContentType = "application/json";
+// Django's never_cache.
+constexpr const char* kNeverCache = "max-age=0, no-cache, no-store, must-revalidate, private";
 
 http::Response Text(int status, std::string body) {
   http::Response r;
@@ -140,6 +142,8 @@ struct Api::Impl {
     http::Response r = Text(created ? 201 : 200, created ? "Created" : "OK");
     r.headers.emplace_back("Ping-Body-Limit", std::to_string(options.ping_body_limit));
     r.headers.emplace_back("Access-Control-Allow-Origin", "*");
+    // healthchecks' ping view is @never_cache.
+    r.headers.emplace_back("Cache-Control", kNeverCache);
     return r;
   }
 
@@ -862,9 +866,7 @@ struct Api::Impl {
       r.content_type = "image/svg+xml";
       r.body = BadgeSvg(label, status);
     }
-    r.headers.emplace_back("Cache-Control",
-                           "max-age=0, no-cache, no-store, must-revalidate, private");
-    AddCors(r, "GET");
+    r.headers.emplace_back("Cache-Control", kNeverCache);
     return r;
   }
 
@@ -1374,10 +1376,13 @@ struct Api::Impl {
         return reply(std::move(r));
       }
       const std::string_view p = *path;
-      if (p[1] == 'b' && p[2] == '/') return reply(CheckBadge(p.substr(3)));
       // The tag is read from the raw path: healthchecks decodes it twice (BadgeTagFromPath).
-      return reply(
-          ProjectBadge(std::string_view(req.path).substr(std::string_view("/badge/").size())));
+      http::Response r =
+          p[1] == 'b' && p[2] == '/'
+              ? CheckBadge(p.substr(3))
+              : ProjectBadge(std::string_view(req.path).substr(std::string_view("/badge/").size()));
+      AddCors(r, "GET");  // on every badge answer, 404s included (healthchecks' @cors)
+      return reply(std::move(r));
     }
     if (*path == "/healthz") return reply(Text(200, "ok"));
     if (*path == "/readyz") {
