@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "base/uuid.h"
+#include "cli/management_commands.h"
 #include "cli/ping_command.h"
 #include "cli/run_command.h"
 #include "cli/version.h"
@@ -214,6 +215,7 @@ int Main(int argc, char** argv) {
 
   AdminFlags admin;
   AddAdminCommands(app, &admin);
+  ManagementCommands management(app);  // checks, export, import (management_commands.h)
   app.add_subcommand("version", "Print the version");
   app.add_subcommand("routes", "Print every HTTP route the server answers (METHOD /path)");
 
@@ -241,6 +243,9 @@ int Main(int argc, char** argv) {
   }
 
   if (auto code = RunAdminIfGiven(admin)) return *code;
+  if (auto code = management.RunIfParsed(std::getenv, std::cin, std::cout, std::cerr)) {
+    return *code;
+  }
   if (serve->parsed()) {
     auto config = LoadOrReport(serve_flags);
     if (!config) return kUsageError;
