@@ -375,7 +375,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace(&request_);
     parser_->header_limit(static_cast<uint32_t>(
         std::min<size_t>(core_.options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
-    parser_->body_limit(core_.options.max_body_bytes);
+    // The larger limit until the target is known; BodyLimitFor() narrows it after the header.
+    parser_->body_limit(std::max(core_.options.max_body_bytes, core_.options.large_body_bytes));
+    body_limit_ = core_.options.max_body_bytes;
     parser_->eager(true);
     bool begun = buffer_.size() > 0;
     if (begun) {
@@ -396,11 +398,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
           if (request_.version >= 11 && request_.Header("host") == nullptr) {
             co_return SetReject(400, "bad request: missing Host header");
           }
+          body_limit_ = BodyLimitFor(request_.target);
+          parser_->body_limit(body_limit_);
+          if (parser_->content_length() && *parser_->content_length() > body_limit_) {
+            co_return SetReject(413, fmt::format("payload too large: limit {} bytes", body_limit_));
+          }
           if (!parser_->is_done() && parser_->expects_continue() && request_.version >= 11) {
             if (!co_await WriteContinue()) co_return ReadOutcome::kClosed;
           }
         }
         if (parser_->is_done()) {
+          if (request_.body.size() > body_limit_) {
+            co_return SetReject(413, fmt::format("payload too large: limit {} bytes", body_limit_));
+          }
           ClearDeadline();
           SplitTarget(request_);
           co_return ReadOutcome::kRequest;
@@ -426,6 +436,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  size_t BodyLimitFor(std::string_view target) const {
+    const std::string& large = core_.options.large_body_path;
+    if (!large.empty() && target.substr(0, large.size()) == large) {
+      return std::max(core_.options.max_body_bytes, core_.options.large_body_bytes);
+    }
+    return core_.options.max_body_bytes;
+  }
+
   ReadOutcome SetReject(int status, std::string message) {
     ClearDeadline();
     reject_status_ = status;
@@ -440,8 +458,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                         core_.options.max_header_bytes, kMaxHeaderFields));
     }
     if (ec == bhttp::error::body_limit) {
-      return SetReject(
-          413, fmt::format("payload too large: limit {} bytes", core_.options.max_body_bytes));
+      // Beast may refuse a declared length while finishing the header, before our check.
+      return SetReject(413, fmt::format("payload too large: limit {} bytes",
+                                        BodyLimitFor(request_.target)));
     }
     return SetReject(400, fmt::format("bad request: {}", DescribeParseError(ec)));
   }
@@ -652,6 +671,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string remote_addr_;
   int reject_status_ = 0;
   std::string reject_message_;
+  size_t body_limit_ = 0;  // of the request being read (BodyLimitFor its target)
 
   Phase phase_ = Phase::kNone;
   SteadyTime deadline_;         // of phase_

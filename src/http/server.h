@@ -85,6 +85,10 @@ struct ServerOptions {
   size_t max_header_bytes = 8 * 1024;
   // The body is held in memory until the handler is done with it.
   size_t max_body_bytes = 1024 * 1024;
+  // Requests whose target starts with `large_body_path` (e.g. a backup import) may carry up
+  // to `large_body_bytes` instead. Empty: no such route.
+  std::string large_body_path;
+  size_t large_body_bytes = 0;
   // To receive one whole request once its first byte arrived (slowloris holds a connection
   // by trickling bytes).
   std::chrono::milliseconds read_timeout{10000};

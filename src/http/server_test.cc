@@ -466,6 +466,39 @@ TEST(ServerTest, ChunkedBodyOverLimitGets413) {
   EXPECT_EQ(ts.calls(), 0);
 }
 
+// Only the large-body route gets the larger limit, declared or chunked; one connection sends
+// both, so the limit is per request, not per connection.
+TEST(ServerTest, LargeBodyRouteHasItsOwnLimit) {
+  ServerOptions o = ShortTimeouts();
+  o.max_body_bytes = 10;
+  o.large_body_path = "/import";
+  o.large_body_bytes = 100;
+  TestServer ts(o, Echo);
+  Client c(ts.port());
+  ASSERT_TRUE(c.Send("POST /import HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n" +
+                     std::string(50, 'i')));
+  const RawResponse big = c.Read();
+  EXPECT_EQ(big.status, 200);
+  EXPECT_EQ(big.body, "POST /import  " + std::string(50, 'i'));
+  ASSERT_TRUE(
+      c.Send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n" + std::string(50, 'x')));
+  const RawResponse small = c.Read();
+  EXPECT_EQ(small.status, 413);
+  EXPECT_EQ(small.body, "payload too large: limit 10 bytes");
+
+  Client chunked(ts.port());
+  ASSERT_TRUE(
+      chunked.Send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n"));
+  EXPECT_EQ(chunked.Read().status, 413);
+  Client over(ts.port());
+  ASSERT_TRUE(over.Send("POST /import HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n"));
+  const RawResponse r = over.Read();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.body, "payload too large: limit 100 bytes");
+  EXPECT_EQ(ts.calls(), 1);
+}
+
 TEST(ServerTest, SlowClientGets408) {
   ServerOptions o = ShortTimeouts();
   o.read_timeout = milliseconds(200);

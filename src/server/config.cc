@@ -174,7 +174,7 @@ Status SetTimeout(std::string_view text, Duration& field) {
   return {};
 }
 
-const std::array<OptionDef, 16> kOptions = {{
+const std::array<OptionDef, 17> kOptions = {{
     {{"listen", "HOST:PORT",
       "address to listen on; port 0 picks a free one (default 127.0.0.1:8000)"},
      TomlKind::kString,
@@ -228,6 +228,12 @@ const std::array<OptionDef, 16> kOptions = {{
      TomlKind::kInteger,
      [](std::string_view text, Config& c) {
        return SetInteger(text, 1, kMaxHistoryLimit, c.history_limit);
+     }},
+    {{"max_import_bytes", "BYTES",
+      "largest backup accepted by POST /api/v1/import (default 33554432, 32 MiB)"},
+     TomlKind::kInteger,
+     [](std::string_view text, Config& c) {
+       return SetInteger(text, 1, kMaxBytesOption, c.max_import_bytes);
      }},
     {{"check_limit", "N", "checks per project; creating more answers 403 (default 100000)"},
      TomlKind::kInteger,

@@ -48,6 +48,7 @@ struct Config {
   size_t ping_body_limit = 10000;                        // healthchecks' PING_BODY_LIMIT
   int history_limit = 100;                               // check-ins kept per watch
   int64_t check_limit = 100000;                          // checks per project
+  size_t max_import_bytes = 32 * 1024 * 1024;            // body of POST /api/v1/import
   size_t max_connections = 10000;
   size_t max_body_bytes = 1024 * 1024;
   base::Duration read_timeout = std::chrono::seconds(10);

@@ -506,7 +506,7 @@ TEST_F(ConfigTest, ConfigOptionsListsEveryOptionOnce) {
     EXPECT_TRUE(names.contains(name)) << name;
   }
   // Each is accepted by LoadConfig as a flag (with a valid value the defaults give).
-  EXPECT_EQ(names.size(), 16u);
+  EXPECT_EQ(names.size(), 17u);
 }
 
 }  // namespace

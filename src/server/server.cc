@@ -463,6 +463,8 @@ int Serve(const Config& config) {
   ho.threads = config.threads;
   ho.max_connections = config.max_connections;
   ho.max_body_bytes = config.max_body_bytes;
+  ho.large_body_path = "/api/v1/import";
+  ho.large_body_bytes = config.max_import_bytes;
   ho.read_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.read_timeout);
   ho.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.idle_timeout);
   http::Server http_server(ho, [&api_handler](http::Request&& req, http::Reply reply) {
