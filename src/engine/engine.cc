@@ -202,6 +202,16 @@ struct Engine::Shard {
     wheel.Schedule(idx, next);
   }
 
+  // Forgets the watch in slot `idx`: indexes, counts, deadline; the slot is reused.
+  void Free(uint32_t idx) REQUIRES(mu) {
+    Unindex(idx);
+    Account(slots[idx], -1);
+    wheel.Cancel(idx);
+    UnindexId(slots[idx].id);
+    slots[idx] = Slot{};
+    free_slots.push_back(idx);
+  }
+
   void Unindex(uint32_t idx) REQUIRES(mu) {
     Slot& s = slots[idx];
     if (!s.slug.empty()) {
@@ -312,12 +322,7 @@ base::Status Engine::Delete(const Uuid& id, Done done) {
   c.watch_id = id;
   c.runtime = sh.slots[idx].rt;
   c.removed = true;
-  sh.Unindex(idx);
-  sh.Account(sh.slots[idx], -1);
-  sh.wheel.Cancel(idx);
-  sh.UnindexId(id);
-  sh.slots[idx] = Slot{};
-  sh.free_slots.push_back(idx);
+  sh.Free(idx);
   sink_.Record(std::move(c), std::move(done));
   return {};
 }
@@ -381,12 +386,7 @@ bool Engine::Remove(const Uuid& id) {
   base::MutexLock lock(&sh.mu);
   const uint32_t idx = sh.Find(id);
   if (idx == kNoSlot) return false;
-  sh.Unindex(idx);
-  sh.Account(sh.slots[idx], -1);
-  sh.wheel.Cancel(idx);
-  sh.UnindexId(id);
-  sh.slots[idx] = Slot{};
-  sh.free_slots.push_back(idx);
+  sh.Free(idx);
   return true;
 }
 

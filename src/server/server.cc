@@ -28,6 +28,7 @@
 #include "engine/engine.h"
 #include "http/server.h"
 #include "journal/journal.h"
+#include "server/admin.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace overdue::server {
@@ -76,39 +77,13 @@ class ChangeRecorder final : public engine::EventSink {
   int prune_every_;
 };
 
-struct InitResult {
-  store::Project project;
-  std::string api_key;
-  std::string api_key_readonly;
-};
-
-base::Result<InitResult> CreateDefaultProject(store::Store& store, const base::Clock& clock) {
-  InitResult r;
-  r.project.id = kDefaultProjectId;
-  r.project.uuid = base::Uuid::Random();
-  r.project.name = "default";
-  r.project.ping_key = api::KeyRing::NewPingKey();
-  r.project.badge_key = base::Uuid::Random().ToString();
-  r.project.created = clock.Now();
-  r.api_key = api::KeyRing::NewApiKey(false);
-  r.api_key_readonly = api::KeyRing::NewApiKey(true);
-  std::vector<store::Mutation> m;
-  m.emplace_back(store::UpsertProject{r.project});
-  for (const auto& [key, ro] : {std::pair{r.api_key, false}, {r.api_key_readonly, true}}) {
-    store::ApiKey k;
-    k.project_id = r.project.id;
-    k.prefix = key.substr(0, 8);
-    k.hash = api::KeyRing::Hash(key);
-    k.read_only = ro;
-    k.name = ro ? "default read-only" : "default read-write";
-    k.created = clock.Now();
-    m.emplace_back(store::InsertApiKey{k});
-  }
-  if (auto st = store.Apply(m); !st.ok()) return st.error();
-  return r;
+// The first project of an empty data dir gets id 1 (kDefaultProjectId): CreateProject takes
+// the next free id.
+base::Result<NewProject> CreateDefaultProject(store::Store& store, const base::Clock& clock) {
+  return CreateProject(store, clock, "default");
 }
 
-std::string InitJson(const InitResult& r) {
+std::string InitJson(const NewProject& r) {
   return nlohmann::json{{"project", r.project.uuid.ToString()},
                         {"api_key", r.api_key},
                         {"api_key_readonly", r.api_key_readonly},
