@@ -600,6 +600,13 @@ struct Api::Impl {
     return std::nullopt;
   }
 
+  // A ping key as `overdue keys set-ping-key` accepts it: 1–64 of [A-Za-z0-9_-].
+  static bool IsPingKey(std::string_view s) {
+    return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+    });
+  }
+
   static bool IsSha1Key(std::string_view s) {
     return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) {
              return std::isalnum(static_cast<unsigned char>(c)) != 0;
@@ -1278,6 +1285,43 @@ struct Api::Impl {
 
     int64_t created = 0, updated = 0, keys_added = 0, check_ins = 0, flips = 0;
     std::vector<store::Mutation> extra;
+    // The project's ping key (slug URLs) and badge key come back too, unless another project
+    // of this server uses them. The server's key refresh applies a new ping key within ~1 s.
+    bool ping_key_restored = false;
+    const json& jproject = doc.value("project", json::object());
+    if (jproject.is_object()) {
+      auto projects = deps.store.LoadProjects();
+      if (!projects.ok()) return StoreDown(projects.error());
+      std::optional<store::Project> mine;
+      for (const store::Project& pr : projects.value()) {
+        if (pr.id == p.project_id) mine = pr;
+      }
+      auto taken = [&](std::string store::Project::*field, const std::string& v) {
+        return std::any_of(
+            projects.value().begin(), projects.value().end(),
+            [&](const store::Project& pr) { return pr.id != p.project_id && pr.*field == v; });
+      };
+      const json& pk = jproject.value("ping_key", json());
+      const json& bk = jproject.value("badge_key", json());
+      if (mine) {
+        store::Project updated_project = *mine;
+        if (pk.is_string() && IsPingKey(pk.get<std::string>()) &&
+            pk.get<std::string>() != mine->ping_key &&
+            !taken(&store::Project::ping_key, pk.get<std::string>())) {
+          updated_project.ping_key = pk.get<std::string>();
+          ping_key_restored = true;
+        }
+        if (bk.is_string() && !bk.get<std::string>().empty() &&
+            bk.get<std::string>().size() <= 64 &&
+            !taken(&store::Project::badge_key, bk.get<std::string>())) {
+          updated_project.badge_key = bk.get<std::string>();
+        }
+        if (updated_project.ping_key != mine->ping_key ||
+            updated_project.badge_key != mine->badge_key) {
+          extra.emplace_back(store::UpsertProject{updated_project});
+        }
+      }
+    }
     for (store::ApiKey& k : keys) {
       if (!known_hashes.insert(k.hash).second) continue;
       extra.emplace_back(store::InsertApiKey{k});
@@ -1350,7 +1394,8 @@ struct Api::Impl {
                           {"checks_updated", updated},
                           {"api_keys_added", keys_added},
                           {"check_ins_imported", check_ins},
-                          {"flips_imported", flips}});
+                          {"flips_imported", flips},
+                          {"ping_key_restored", ping_key_restored}});
   }
 
   // ---- operations -----------------------------------------------------------------------

@@ -375,7 +375,12 @@ int ImportFileCommand(const ImportFileOptions& options, std::istream& in, std::o
   };
   out << "Imported " << options.path << ": " << n("checks_created") << " checks created, "
       << n("checks_updated") << " updated, " << n("api_keys_added") << " API keys added, "
-      << n("check_ins_imported") << " check-ins and " << n("flips_imported") << " flips imported\n";
+      << n("check_ins_imported") << " check-ins and " << n("flips_imported") << " flips imported";
+  const auto restored = summary.find("ping_key_restored");
+  if (restored != summary.end() && restored->is_boolean() && restored->get<bool>()) {
+    out << "; the project's ping key was restored";
+  }
+  out << "\n";
   return kExitOk;
 }
 

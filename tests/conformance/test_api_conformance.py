@@ -9,7 +9,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "system"))
-from harness import Server  # noqa: E402
+from harness import Server, wait_for  # noqa: E402
 
 ISO_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
 CHECK_FIELDS = {
@@ -365,6 +365,20 @@ class ApiTest(unittest.TestCase):
         status, summary, _ = self.call("POST", "/api/v1/import", doc)
         self.assertEqual((summary["checks_created"], summary["checks_updated"],
                           summary["check_ins_imported"]), (0, 1, 0))
+        # Into a fresh server: the project's ping key comes along, so slug URLs keep working.
+        self.call("POST", f"/api/v3/checks/{a['uuid']}", {"slug": "restored"})
+        _, doc2, _ = self.call("GET", "/api/v1/export")
+        other = Server().start()
+        self.addCleanup(other.cleanup)
+        self.addCleanup(other.stop)
+        status, body, _ = other.request(
+            "POST", "/api/v1/import", body=json.dumps(doc2),
+            headers={"X-Api-Key": other.keys["api_key"]})
+        self.assertEqual(status, 200, body)
+        self.assertTrue(json.loads(body)["ping_key_restored"])
+        slug_url = f"/ping/{self.server.keys['ping_key']}/restored"
+        wait_for(lambda: other.request("GET", slug_url)[0] == 200, timeout=10,
+                 what="the restored ping key to be accepted")
         newer = dict(doc, version=2)
         status, body, _ = self.call("POST", "/api/v1/import", newer)
         self.assertEqual(status, 400)
