@@ -459,8 +459,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (ec == bhttp::error::body_limit) {
       // Beast may refuse a declared length while finishing the header, before our check.
-      return SetReject(413, fmt::format("payload too large: limit {} bytes",
-                                        BodyLimitFor(request_.target)));
+      return SetReject(
+          413, fmt::format("payload too large: limit {} bytes", BodyLimitFor(request_.target)));
     }
     return SetReject(400, fmt::format("bad request: {}", DescribeParseError(ec)));
   }
