@@ -12,6 +12,7 @@
 
 #include "api/badges.h"
 #include "api/check_spec.h"
+#include "api/incidents_api.h"
 #include "api/ping_path.h"
 #include "base/mutex.h"
 #include "model/state_machine.h"
@@ -126,10 +127,16 @@ struct Api::Impl {
     not_durable = &m.AddCounter("overdue_checkins_not_durable_total",
                                 "Check-ins answered 503 because the store could not commit.");
     http_requests = &m.AddCounter("overdue_api_requests_total", "Requests routed by the API.");
+    if (deps.desk) {
+      incidents = std::make_unique<IncidentsApi>(
+          *deps.desk, deps.store, deps.clock,
+          IncidentsApiOptions{options.public_url, options.secret, options.ack_link_ttl});
+    }
   }
 
   ApiDeps deps;
   ApiOptions options;
+  std::unique_ptr<IncidentsApi> incidents;  // when deps.desk is set
   base::Counter* checkins[5] = {};
   base::Counter* not_durable = nullptr;
   base::Counter* http_requests = nullptr;
@@ -1408,6 +1415,21 @@ struct Api::Impl {
     if (path->rfind("/api/v3/", 0) == 0) {
       return reply(V3(req, std::string_view(*path).substr(std::string_view("/api/v3/").size())));
     }
+    if (incidents && IncidentsApi::Owns(*path)) {
+      // overdue's own API tells a read-only key apart from a wrong one on a write (403).
+      if (req.method != "GET") {
+        const std::string* h = req.Header("x-api-key");
+        auto p = h ? deps.keys.Authenticate(*h) : std::nullopt;
+        if (p && p->read_only) return reply(JsonError(403, "this API key is read-only"));
+      }
+      http::Response err;
+      auto a = Authorize(req, /*read=*/req.method == "GET", &err);
+      if (!a) return reply(std::move(err));
+      return incidents->Handle(req, *path, a->principal, std::move(a->body), std::move(reply));
+    }
+    if (incidents && path->rfind("/ack/", 0) == 0) {
+      return incidents->Ack(req, std::string_view(*path).substr(5), std::move(reply));
+    }
     if (path->rfind("/api/v1/", 0) == 0) return reply(V1(req, *path));
     if (path->rfind("/badge/", 0) == 0 || path->rfind("/b/", 0) == 0) {
       if (req.method != "GET" && req.method != "OPTIONS") {
@@ -1542,6 +1564,7 @@ const std::vector<std::string>& Routes() {
         "GET /",
     };
     r.insert(r.end(), std::begin(fixed), std::end(fixed));
+    r.insert(r.end(), IncidentsApi::Routes().begin(), IncidentsApi::Routes().end());
     return r;
   }();
   return kRoutes;
@@ -1552,7 +1575,14 @@ Api::Api(ApiDeps deps, ApiOptions options)
 
 Api::~Api() = default;
 
-void Api::SetPublicUrl(std::string url) { impl_->options.public_url = std::move(url); }
+void Api::SetPublicUrl(std::string url) {
+  if (impl_->incidents) impl_->incidents->SetPublicUrl(url);
+  impl_->options.public_url = std::move(url);
+}
+
+std::string Api::AckUrl(int64_t incident_id) const {
+  return impl_->incidents ? impl_->incidents->AckUrl(incident_id) : "";
+}
 
 void Api::Handle(http::Request&& request, http::Reply reply) {
   impl_->Handle(std::move(request), std::move(reply));

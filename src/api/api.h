@@ -18,6 +18,7 @@
 #include "base/metrics.h"
 #include "engine/engine.h"
 #include "http/server.h"
+#include "incident/desk.h"
 #include "store/store.h"
 
 namespace overdue::api {
@@ -28,7 +29,8 @@ struct ApiOptions {
   base::Duration min_period = std::chrono::seconds(60);  // shortest timeout/grace accepted
   int64_t check_limit = 100000;                          // checks per project (403 beyond)
   int64_t history_limit = 100;                           // check-ins kept per watch
-  std::string secret;                                    // server secret: signs badge URLs
+  std::string secret;  // server secret: signs badge URLs and acknowledgement links
+  base::Duration ack_link_ttl = std::chrono::hours(24 * 7);  // how long an ack link works
 };
 
 struct ApiDeps {
@@ -40,6 +42,8 @@ struct ApiDeps {
   std::function<bool()> ready;  // /readyz
   // Hands store mutations to the journal (history import); `done` runs once durable.
   std::function<void(std::vector<store::Mutation>&&, engine::Done)> submit;
+  // Incidents, policies, channels, silences (/api/v1/…, /ack/…); null: those routes answer 404.
+  incident::Desk* desk = nullptr;
 };
 
 // Every route the server answers, one per line: "METHOD /path/{param}" ("ANY" for the ping
@@ -54,6 +58,8 @@ class Api {
   void Handle(http::Request&& request, http::Reply reply);
   // REQUIRES: called before the first Handle (the bound port is known only after Listen).
   void SetPublicUrl(std::string url);
+  // The signed acknowledgement link of an incident (for the desk's messages).
+  std::string AckUrl(int64_t incident_id) const;
 
  private:
   struct Impl;

@@ -23,5 +23,18 @@ TEST(ManualClockTest, MovesOnlyWhenTold) {
   EXPECT_EQ(c.Steady() - s0, std::chrono::seconds(90));
 }
 
+TEST(TimeTest, ParsesIso8601WithOffsetsAndFractions) {
+  EXPECT_EQ(ParseIso8601("1970-01-01T00:00:00Z"), FromMicros(0));
+  EXPECT_EQ(ParseIso8601("2026-11-25T10:00:00.5Z"), FromMicros(1'795'600'800'000'000 + 500'000));
+  EXPECT_EQ(ParseIso8601("2026-11-25T11:00:00+01:00"), ParseIso8601("2026-11-25T10:00:00Z"));
+  const TimePoint t = FromMicros(1'795'600'800'123'456);
+  EXPECT_EQ(ParseIso8601(FormatIso8601(t, false)), t);
+  for (const char* bad : {"", "2026-11-25", "2026-11-25T10:00:00", "2026-13-01T00:00:00Z",
+                          "2026-02-29T00:00:00Z", "2026-11-25T24:00:00Z", "2026-11-25T10:00:00Zx",
+                          "2026-11-25T10:00:00.Z", "2026-11-25T10:00:00+0100"}) {
+    EXPECT_FALSE(ParseIso8601(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace overdue::base

@@ -215,7 +215,7 @@ int Main(int argc, char** argv) {
 
   AdminFlags admin;
   AddAdminCommands(app, &admin);
-  ManagementCommands management(app);  // checks, export, import (management_commands.h)
+  ManagementCommands management(app);  // checks, export, import, incidents, channels, silences
   app.add_subcommand("version", "Print the version");
   app.add_subcommand("routes", "Print every HTTP route the server answers (METHOD /path)");
 

@@ -80,6 +80,91 @@ ManagementCommands::ManagementCommands(CLI::App& app) {
   import_->footer(std::string(kExitCodesHelp) +
                   "\nWith --from-healthchecks, exit status 5 means some checks were skipped "
                   "(OnCalendar schedules) or refused; the others were imported.\n");
+
+  AddIncidentsCommands(app);
+}
+
+void ManagementCommands::AddIncidentsCommands(CLI::App& app) {
+  using Verb = IncidentsRequest::Verb;
+  CLI::App* incidents = app.add_subcommand(
+      "incidents", "List, show, acknowledge, annotate and resolve incidents (/api/v1)");
+  incidents->require_subcommand(1);
+  incidents->footer(kExitCodesHelp);
+  CLI::App* list =
+      AddIncidentsLeaf(incidents, "list", "List incidents, newest first", Verb::kIncidentsList);
+  list->add_option("--state", state_,
+                   "open, acknowledged, resolved or active (open and acknowledged); "
+                   "comma-separated");
+  list->add_option("--watch", watch_, "Only this watch's incidents (UUID)");
+  list->add_option("--limit", limit_, "At most this many (1-1000)");
+  AddIncidentsLeaf(incidents, "show", "Show an incident with its timeline and notifications",
+                   Verb::kIncidentsShow)
+      ->add_option("id", id_, "The incident's number")
+      ->required();
+  CLI::App* ack = AddIncidentsLeaf(incidents, "ack", "Acknowledge an incident: stop escalating",
+                                   Verb::kIncidentsAck);
+  ack->add_option("id", id_, "The incident's number")->required();
+  ack->add_option("--by", by_, "Who acknowledges (default: the API key's name)");
+  CLI::App* unack = AddIncidentsLeaf(incidents, "unack",
+                                     "Undo an acknowledgement: escalate again from the first step",
+                                     Verb::kIncidentsUnack);
+  unack->add_option("id", id_, "The incident's number")->required();
+  unack->add_option("--by", by_, "Who undoes it (default: the API key's name)");
+  CLI::App* note = AddIncidentsLeaf(incidents, "note", "Add a note to an incident's timeline",
+                                    Verb::kIncidentsNote);
+  note->add_option("id", id_, "The incident's number")->required();
+  note->add_option("text", note_words_, "The note (the remaining words)")->required();
+  note->add_option("--by", by_, "Who writes it (default: the API key's name)");
+  CLI::App* resolve = AddIncidentsLeaf(incidents, "resolve", "Resolve an incident by hand",
+                                       Verb::kIncidentsResolve);
+  resolve->add_option("id", id_, "The incident's number")->required();
+  resolve->add_option("--reason", reason_, "Why it is over")->required();
+  resolve->add_option("--by", by_, "Who resolves it (default: the API key's name)");
+
+  CLI::App* channels =
+      app.add_subcommand("channels", "List notification channels and send test messages");
+  channels->require_subcommand(1);
+  channels->footer(kExitCodesHelp);
+  AddIncidentsLeaf(channels, "list", "List the project's channels", Verb::kChannelsList);
+  AddIncidentsLeaf(channels, "test", "Send a test notification through a channel",
+                   Verb::kChannelsTest)
+      ->add_option("id", id_, "The channel's UUID")
+      ->required();
+
+  CLI::App* silences = app.add_subcommand(
+      "silences", "Maintenance windows: hold notifications back for a watch, a tag or everything");
+  silences->require_subcommand(1);
+  silences->footer(kExitCodesHelp);
+  AddIncidentsLeaf(silences, "list", "List silences that have not ended", Verb::kSilencesList);
+  CLI::App* create = AddIncidentsLeaf(
+      silences, "create",
+      "Silence a watch, a tag or the whole project from now on (state changes are still "
+      "recorded)",
+      Verb::kSilencesCreate);
+  CLI::Option* watch = create->add_option("--watch", watch_, "The watch's UUID");
+  CLI::Option* tag = create->add_option("--tag", tag_, "Every watch with this tag");
+  CLI::Option* project = create->add_flag("--project", project_, "Every watch of the project");
+  watch->excludes(tag)->excludes(project);
+  tag->excludes(project);
+  CLI::Option* duration = create->add_option("--duration", duration_, "How long (90m, 2h, 1d)");
+  CLI::Option* ends = create->add_option("--ends", ends_,
+                                         "Until when (ISO 8601 with offset: 2026-11-25T10:00:00Z)");
+  duration->excludes(ends);
+  create->add_option("--reason", reason_, "Why (shown in the list)");
+  AddIncidentsLeaf(silences, "delete", "End a silence now", Verb::kSilencesDelete)
+      ->add_option("id", id_, "The silence's UUID")
+      ->required();
+}
+
+CLI::App* ManagementCommands::AddIncidentsLeaf(CLI::App* parent, const char* name, const char* help,
+                                               IncidentsRequest::Verb verb) {
+  CLI::App* sub = parent->add_subcommand(name, help);
+  sub->add_option("--url", url_, "Server (default http://127.0.0.1:8000)");
+  sub->add_option("--api-key", api_key_, "API key of the project");
+  sub->add_flag("--json", json_, "Print the server's JSON unchanged");
+  sub->footer(kExitCodesHelp);
+  incident_leaves_.emplace_back(sub, verb);
+  return sub;
 }
 
 CLI::App* ManagementCommands::AddChecksLeaf(CLI::App* checks, const char* name, const char* help,
@@ -202,6 +287,32 @@ int ManagementCommands::RunImport(const GetEnv& getenv, std::istream& in, std::o
   return ImportFileCommand(options, in, out, err);
 }
 
+int ManagementCommands::RunIncidentsLeaf(CLI::App* sub, IncidentsRequest::Verb verb,
+                                         const GetEnv& getenv, std::ostream& out,
+                                         std::ostream& err) {
+  IncidentsRequest request;
+  request.verb = verb;
+  request.config_path = ClientConfigPath(getenv);
+  auto target = Target(sub, getenv, request.config_path, err);
+  if (!target) return kExitUsage;
+  request.client = std::move(*target);
+  request.id = id_;
+  request.json = json_;
+  request.state = Given(sub, "--state", state_);
+  request.watch = Given(sub, "--watch", watch_);
+  request.limit = Given(sub, "--limit", limit_);
+  request.by = Given(sub, "--by", by_);
+  request.reason = Given(sub, "--reason", reason_);
+  request.tag = Given(sub, "--tag", tag_);
+  request.duration = Given(sub, "--duration", duration_);
+  request.ends = Given(sub, "--ends", ends_);
+  request.project = project_;
+  for (const std::string& word : note_words_) {
+    request.text += (request.text.empty() ? "" : " ") + word;
+  }
+  return RunIncidents(request, out, err);
+}
+
 std::optional<int> ManagementCommands::RunIfParsed(const GetEnv& getenv, std::istream& in,
                                                    std::ostream& out, std::ostream& err) {
   for (const auto& [sub, verb] : leaves_) {
@@ -217,6 +328,9 @@ std::optional<int> ManagementCommands::RunIfParsed(const GetEnv& getenv, std::is
     return ExportCommand(options, out, err);
   }
   if (import_->parsed()) return RunImport(getenv, in, out, err);
+  for (const auto& [sub, verb] : incident_leaves_) {
+    if (sub->parsed()) return RunIncidentsLeaf(sub, verb, getenv, out, err);
+  }
   return std::nullopt;
 }
 

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <stdexcept>
+#include <utility>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -65,7 +66,12 @@ TestReceiver::~TestReceiver() {
 
 void TestReceiver::QueueStatuses(const std::vector<int>& statuses) {
   std::lock_guard lock(mu_);
-  statuses_.insert(statuses_.end(), statuses.begin(), statuses.end());
+  for (int status : statuses) replies_.push_back({status, std::nullopt});
+}
+
+void TestReceiver::QueueReply(int status, std::string body) {
+  std::lock_guard lock(mu_);
+  replies_.push_back({status, std::move(body)});
 }
 
 void TestReceiver::SetPingBodyLimit(size_t limit) {
@@ -136,12 +142,14 @@ void TestReceiver::Handle(int fd) {
   }
 
   int status = 200;
+  std::optional<std::string> body;
   std::string extra;
   {
     std::lock_guard lock(mu_);
-    if (!statuses_.empty()) {
-      status = statuses_.front();
-      statuses_.pop_front();
+    if (!replies_.empty()) {
+      status = replies_.front().status;
+      body = std::move(replies_.front().body);
+      replies_.pop_front();
     }
     if (ping_body_limit_ && status / 100 == 2) {
       extra = "Ping-Body-Limit: " + std::to_string(*ping_body_limit_) + "\r\n";
@@ -149,10 +157,10 @@ void TestReceiver::Handle(int fd) {
     requests_.push_back(std::move(r));
   }
   cv_.notify_all();
-  const std::string body = status / 100 == 2 ? "OK" : "error";
+  if (!body) body = status / 100 == 2 ? "OK" : "error";
   const std::string reply = "HTTP/1.1 " + std::to_string(status) +
-                            " X\r\nContent-Length: " + std::to_string(body.size()) +
-                            "\r\nConnection: close\r\n" + extra + "\r\n" + body;
+                            " X\r\nContent-Length: " + std::to_string(body->size()) +
+                            "\r\nConnection: close\r\n" + extra + "\r\n" + *body;
   (void)!::write(fd, reply.data(), reply.size());
 }
 

@@ -1,6 +1,6 @@
 // TestReceiver: a real HTTP/1.1 server for the CLI's tests, listening on 127.0.0.1 with a
-// port from the OS. It records every request and answers with queued statuses (then 200 "OK"),
-// one connection at a time, closing each after its reply. Test-only.
+// port from the OS. It records every request and answers with queued statuses or canned replies
+// (then 200 "OK"), one connection at a time, closing each after its reply. Test-only.
 #pragma once
 
 #include <chrono>
@@ -35,6 +35,8 @@ class TestReceiver {
 
   // The next requests get these statuses, in order (body "error"); later ones 200 "OK".
   void QueueStatuses(const std::vector<int>& statuses);
+  // The next request (after those already queued) gets this status and body.
+  void QueueReply(int status, std::string body);
   // Sent as a Ping-Body-Limit header on 2xx replies when set.
   void SetPingBodyLimit(size_t limit);
 
@@ -52,7 +54,11 @@ class TestReceiver {
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::vector<RecordedRequest> requests_;
-  std::deque<int> statuses_;
+  struct Reply {
+    int status;
+    std::optional<std::string> body;  // nullopt: "OK" or "error" by status
+  };
+  std::deque<Reply> replies_;
   std::optional<size_t> ping_body_limit_;
   std::thread thread_;
 };

@@ -112,14 +112,17 @@ void Journal::Run() {
     // Failed mutations first: they happened before anything queued since.
     for (auto& m : retry_) batch.push_back(std::move(m));
     retry_.clear();
+    const size_t first_new = batch.size();
     for (auto& u : units) {
       for (auto& m : u.mutations) batch.push_back(std::move(m));
     }
+    if (hook_) hook_->BeforeCommit(batch, first_new);
     const base::SteadyPoint t0 = std::chrono::steady_clock::now();
     base::Status st = store_.Apply(batch);
     const auto latency =
         std::chrono::duration_cast<base::Duration>(std::chrono::steady_clock::now() - t0);
     if (observer_) observer_(CommitStats{units.size(), batch.size(), latency, st.ok()});
+    if (hook_) hook_->AfterCommit(st.ok());
 
     if (st.ok()) {
       if (!healthy_.load()) spdlog::info("journal: store writable again");

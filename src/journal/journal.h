@@ -45,6 +45,19 @@ struct JournalOptions {
   base::Duration max_retry_delay = std::chrono::seconds(5);
 };
 
+// Runs on the writer thread around each commit. The incident desk uses it to turn the flips
+// and check-ins of a batch into incident and outbox mutations of the same transaction
+// (DESIGN.md, Engine: outbox), and to add its own queued changes in the order it made them.
+class CommitHook {
+ public:
+  virtual ~CommitHook() = default;
+  // `batch[first_new..]` are the mutations of units not seen before (those before are a failed
+  // batch being retried, seen already). May append to `batch`.
+  virtual void BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) = 0;
+  // The transaction committed (ok) or failed (its mutations will be retried).
+  virtual void AfterCommit(bool ok) = 0;
+};
+
 struct CommitStats {
   size_t units = 0;           // units in the batch
   size_t mutations = 0;       // mutations in the batch
@@ -75,6 +88,8 @@ class Journal {
   size_t queued() const;
   // Called on the writer thread after every commit attempt (metrics).
   void SetCommitObserver(std::function<void(const CommitStats&)> observer);
+  // REQUIRES: called before Start(); `hook` outlives the journal's writer.
+  void SetCommitHook(CommitHook* hook) { hook_ = hook; }
 
  private:
   struct Unit {
@@ -92,6 +107,7 @@ class Journal {
   store::Store& store_;
   JournalOptions options_;
   std::function<void(const CommitStats&)> observer_;
+  CommitHook* hook_ = nullptr;
 
   mutable base::Mutex mu_;
   base::CondVar cv_;

@@ -81,6 +81,7 @@ std::optional<Flip> ApplyCheckIn(const Uuid& watch_id, WatchRuntime& rt, Signal 
 
   rt.last_ping = now;
   rt.last_duration.reset();
+  rt.failures = signal == Signal::kFail ? rt.failures + 1 : 0;
   if (IsSet(rt.last_start)) {
     if (rt.last_start_rid == rid) {
       rt.last_duration = now - rt.last_start;

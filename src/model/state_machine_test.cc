@@ -221,5 +221,18 @@ TEST(DisplayStatusTest, MatchesHealthchecksGetStatus) {
   EXPECT_EQ(DisplayStatus(paused, Deadlines{}, minutes(5), kT0), "paused");
 }
 
+TEST(StateMachineTest, CountsConsecutiveFailuresUntilASuccess) {
+  WatchRuntime rt;
+  const Uuid id = Uuid::Random();
+  const TimePoint t = base::FromMicros(1'700'000'000'000'000);
+  ApplyCheckIn(id, rt, Signal::kFail, std::nullopt, t);
+  ApplyCheckIn(id, rt, Signal::kLog, std::nullopt, t);    // a log is not a failure
+  ApplyCheckIn(id, rt, Signal::kStart, std::nullopt, t);  // nor a start
+  ApplyCheckIn(id, rt, Signal::kFail, std::nullopt, t);
+  EXPECT_EQ(rt.failures, 2);
+  ApplyCheckIn(id, rt, Signal::kSuccess, std::nullopt, t);
+  EXPECT_EQ(rt.failures, 0);
+}
+
 }  // namespace
 }  // namespace overdue::model

@@ -71,6 +71,7 @@ struct WatchRuntime {
   std::optional<Uuid> last_start_rid;
   std::optional<Duration> last_duration;
   int64_t n_pings = 0;      // every accepted ping, including log and ignored ones
+  int32_t failures = 0;     // consecutive fail signals since the last success
   TimePoint alert_after{};  // when the engine next acts (grace start or down); kNoTime: none
 };
 

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <utility>
 
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 #include <toml++/toml.h>
 
@@ -51,6 +52,33 @@ constexpr size_t kMaxNameChars = 100;
 constexpr size_t kMaxSlugChars = 100;
 constexpr size_t kMaxTagsChars = 500;
 constexpr size_t kMaxKeywordChars = 200;
+
+// Notification options. A delivery attempt under 10ms cannot even connect; one over an hour
+// would hold a delivery slot for longer than any human waits for an alert.
+constexpr Duration kMinNotifyTimeout = std::chrono::milliseconds(10);
+constexpr Duration kMaxNotifyTimeout = std::chrono::hours(1);
+constexpr int64_t kMaxNotifyAttempts = 100;
+// The retry delay doubles up to a 10-minute cap (notify/notifier.h), so a first delay above
+// the cap would never be used as given.
+constexpr Duration kMinRetryDelay = std::chrono::milliseconds(10);
+constexpr Duration kMaxRetryDelay = std::chrono::minutes(10);
+// A heartbeat more often than every second is load, not information.
+constexpr Duration kMinHeartbeatInterval = std::chrono::seconds(1);
+constexpr Duration kMaxHeartbeatInterval = std::chrono::hours(24);
+// An ack link must survive reading the message; a year is beyond any incident's life.
+constexpr Duration kMinAckLinkTtl = std::chrono::minutes(1);
+constexpr Duration kMaxAckLinkTtl = std::chrono::hours(24 * 365);
+
+// [[channel]] and [[policy]] limits: the same as the API's (api/incidents_api.cc), so a policy
+// from the file could also have been created through the API.
+constexpr size_t kMaxChannelNameChars = 200;
+constexpr size_t kMaxPolicyNameChars = 200;
+constexpr size_t kMaxPolicyListItems = 1000;  // watches, tags, channels of a step, late channels
+constexpr size_t kMaxPolicySteps = 100;
+constexpr int64_t kMaxRepeat = 100;
+constexpr int64_t kMaxAlertAfterFailures = 1000;
+constexpr Duration kMinStepWait = std::chrono::seconds(1);
+constexpr Duration kMaxPolicyDuration = std::chrono::hours(24 * 366);  // wait, reminder, timeout
 
 // The key that makes derived watch ids unguessable (see DeriveWatchId), kept in the data dir.
 constexpr const char* kWatchIdKeyFile = "config-watch-ids.key";
@@ -125,22 +153,44 @@ Status ParseListen(std::string_view text, Config& c) {
   return {};
 }
 
+// An http:// or https:// URL naming a host; `forbidden` lists characters it may not hold.
+Status CheckHttpUrl(std::string_view text, std::string_view forbidden, const char* rule) {
+  std::string_view rest;
+  if (text.starts_with("http://")) {
+    rest = text.substr(7);
+  } else if (text.starts_with("https://")) {
+    rest = text.substr(8);
+  } else {
+    return base::InvalidArgument("must start with http:// or https://");
+  }
+  if (rest.empty() || rest.front() == '/' || rest.front() == '?' || rest.front() == '#') {
+    return base::InvalidArgument("must name a host");
+  }
+  if (rest.find_first_of(forbidden) != std::string_view::npos) {
+    return base::InvalidArgument(rule);
+  }
+  return {};
+}
+
 Status ParsePublicUrl(std::string_view text, Config& c) {
   if (!text.empty()) {
-    std::string_view rest;
-    if (text.starts_with("http://")) {
-      rest = text.substr(7);
-    } else if (text.starts_with("https://")) {
-      rest = text.substr(8);
-    } else {
-      return base::InvalidArgument("must start with http:// or https://");
-    }
-    if (rest.empty() || rest.front() == '/') return base::InvalidArgument("must name a host");
-    if (rest.find_first_of("?# ") != std::string_view::npos) {
-      return base::InvalidArgument("must have no query, fragment or spaces");
+    if (auto st = CheckHttpUrl(text, "?# ", "must have no query, fragment or spaces"); !st.ok()) {
+      return st;
     }
   }
   c.public_url = std::string(text);
+  return {};
+}
+
+// Another monitor's ping URL (a healthchecks check, an overdue watch): a query is fine.
+Status ParseHeartbeatUrl(std::string_view text, Config& c) {
+  if (!text.empty()) {
+    if (auto st = CheckHttpUrl(text, " \t\r\n#", "must have no fragment or white space");
+        !st.ok()) {
+      return st;
+    }
+  }
+  c.heartbeat_url = std::string(text);
   return {};
 }
 
@@ -149,6 +199,7 @@ enum class TomlKind {
   kString,
   kInteger,
   kDuration,  // a string such as "90s", or an integer number of seconds
+  kBool,      // true or false
 };
 
 using Setter = Status (*)(std::string_view text, Config& c);
@@ -174,7 +225,27 @@ Status SetTimeout(std::string_view text, Duration& field) {
   return {};
 }
 
-const std::array<OptionDef, 17> kOptions = {{
+Status SetDuration(std::string_view text, Duration min, Duration max, Duration& field) {
+  auto d =
+      ParseBoundedDuration(text, min, max, base::FormatDuration(min), base::FormatDuration(max));
+  if (!d.ok()) return d.error();
+  field = d.value();
+  return {};
+}
+
+// "true" or "false", as TOML spells them; the environment and flags spell them the same way.
+Status SetBool(std::string_view text, bool& field) {
+  if (text == "true") {
+    field = true;
+  } else if (text == "false") {
+    field = false;
+  } else {
+    return base::InvalidArgument("must be true or false");
+  }
+  return {};
+}
+
+const std::array<OptionDef, 24> kOptions = {{
     {{"listen", "HOST:PORT",
       "address to listen on; port 0 picks a free one (default 127.0.0.1:8000)"},
      TomlKind::kString,
@@ -276,6 +347,42 @@ const std::array<OptionDef, 17> kOptions = {{
        if (text != "text" && text != "json") return base::InvalidArgument("must be text or json");
        c.log_format = std::string(text);
        return {};
+     }},
+    {{"allow_private_targets", "true|false",
+      "let webhooks and other channels reach loopback and private addresses (default false)"},
+     TomlKind::kBool,
+     [](std::string_view text, Config& c) { return SetBool(text, c.allow_private_targets); }},
+    {{"notify_timeout", "DURATION", "time limit of one notification attempt (default 10s)"},
+     TomlKind::kDuration,
+     [](std::string_view text, Config& c) {
+       return SetDuration(text, kMinNotifyTimeout, kMaxNotifyTimeout, c.notify_timeout);
+     }},
+    {{"notify_max_attempts", "N",
+      "attempts before a notification fails for good, 1-100 (default 8)"},
+     TomlKind::kInteger,
+     [](std::string_view text, Config& c) {
+       return SetInteger(text, 1, kMaxNotifyAttempts, c.notify_max_attempts);
+     }},
+    {{"notify_retry_delay", "DURATION",
+      "delay before the first retry; doubles, capped at 10m (default 5s)"},
+     TomlKind::kDuration,
+     [](std::string_view text, Config& c) {
+       return SetDuration(text, kMinRetryDelay, kMaxRetryDelay, c.notify_retry_delay);
+     }},
+    {{"heartbeat_url", "URL",
+      "URL to GET every heartbeat interval while the server is healthy (default: none)"},
+     TomlKind::kString,
+     ParseHeartbeatUrl},
+    {{"heartbeat_interval", "DURATION", "time between heartbeats (default 60s)"},
+     TomlKind::kDuration,
+     [](std::string_view text, Config& c) {
+       return SetDuration(text, kMinHeartbeatInterval, kMaxHeartbeatInterval, c.heartbeat_interval);
+     }},
+    {{"ack_link_ttl", "DURATION",
+      "how long the acknowledge link in a notification works (default 7d)"},
+     TomlKind::kDuration,
+     [](std::string_view text, Config& c) {
+       return SetDuration(text, kMinAckLinkTtl, kMaxAckLinkTtl, c.ack_link_ttl);
      }},
 }};
 
@@ -639,12 +746,301 @@ Result<RawWatch> ParseWatchTable(const toml::table& table, const FileErrors& e,
   return w;
 }
 
+// ---- [[channel]] and [[policy]] tables -----------------------------------------------------
+
+// A channel's [channel.config] as the JSON the API takes: tables become objects, arrays
+// arrays; dates and times become their TOML text (no channel setting is a date).
+nlohmann::json TomlToJson(const toml::node& node) {
+  if (const auto* t = node.as_table()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto&& [key, value] : *t) out[std::string(key.str())] = TomlToJson(value);
+    return out;
+  }
+  if (const auto* a = node.as_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const toml::node& value : *a) out.push_back(TomlToJson(value));
+    return out;
+  }
+  if (const auto* s = node.as_string()) return s->get();
+  if (const auto* i = node.as_integer()) return i->get();
+  if (const auto* f = node.as_floating_point()) return f->get();  // nan and inf become null
+  if (const auto* b = node.as_boolean()) return b->get();
+  std::ostringstream text;
+  if (const auto* d = node.as_date()) text << *d;
+  if (const auto* t = node.as_time()) text << *t;
+  if (const auto* dt = node.as_date_time()) text << *dt;
+  return text.str();
+}
+
+Result<base::Uuid> TomlUuid(const toml::node& node, const FileErrors& e, const std::string& field) {
+  auto s = TomlString(node, e, field);
+  if (!s.ok()) return s.error();
+  auto id = base::Uuid::Parse(s.value());
+  if (!id) return e.Value(field, Quote(s.value()), "must be a UUID");
+  return *id;
+}
+
+// The table's id: required, since config as code updates the channel or policy with that id
+// on every start (a derived id would change whenever its name did).
+Result<base::Uuid> TomlTableId(const toml::node& node, const FileErrors& e,
+                               const std::string& field) {
+  auto id = TomlUuid(node, e, field);
+  if (!id.ok()) return id;
+  if (id.value().IsNil())
+    return e.Value(field, Quote(id.value().ToString()), "must not be the nil UUID");
+  return id;
+}
+
+Result<std::vector<base::Uuid>> TomlUuidList(const toml::node& node, const FileErrors& e,
+                                             const std::string& field) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) return e.Field(field, "must be an array of UUID strings");
+  if (array->size() > kMaxPolicyListItems) {
+    return e.Field(field, "must have at most " + std::to_string(kMaxPolicyListItems) + " items");
+  }
+  std::vector<base::Uuid> out;
+  for (size_t i = 0; i < array->size(); ++i) {
+    auto id = TomlUuid(*array->get(i), e, field + "[" + std::to_string(i) + "]");
+    if (!id.ok()) return id.error();
+    out.push_back(id.value());
+  }
+  return out;
+}
+
+Result<int64_t> TomlInteger(const toml::node& node, const FileErrors& e, const std::string& field,
+                            int64_t min, int64_t max) {
+  const std::string rule =
+      "must be an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  const auto* i = node.as_integer();
+  if (i == nullptr) return e.Field(field, rule);
+  if (i->get() < min || i->get() > max) return e.Value(field, std::to_string(i->get()), rule);
+  return i->get();
+}
+
+// A duration (TomlDuration) within [min, max]; the error shows the value as written.
+Result<Duration> TomlBoundedDuration(const toml::node& node, const FileErrors& e,
+                                     const std::string& field, Duration min, Duration max) {
+  auto d = TomlDuration(node, e, field);
+  if (!d.ok()) return d;
+  const std::string shown =
+      node.is_integer() ? std::to_string(node.as_integer()->get()) : Quote(node.as_string()->get());
+  if (d.value() < min)
+    return e.Value(field, shown, "must be at least " + base::FormatDuration(min));
+  if (d.value() > max) return e.Value(field, shown, "must be at most " + base::FormatDuration(max));
+  return d;
+}
+
+// An array of [[x]] tables under `key` ("channel", "policy.step"); `at` names it in errors.
+Result<const toml::array*> TableArray(const toml::node& node, const FileErrors& e,
+                                      const std::string& at, const std::string& key) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr || !array->is_array_of_tables()) {
+    return e.Field(at, "must be an array of tables: write [[" + key + "]]");
+  }
+  return array;
+}
+
+// Parses one [[channel]] table. The kind-specific settings are the server's to check
+// (notify::ValidateChannel), as for a channel created through the API.
+Result<model::Channel> ParseChannelTable(const toml::table& table, const FileErrors& e,
+                                         const std::string& at) {
+  model::Channel c;
+  bool has_id = false;
+  bool has_kind = false;
+  c.config = "{}";
+  for (auto&& [key, node] : table) {
+    const std::string name(key.str());
+    const std::string field = at + "." + name;
+    if (name == "id") {
+      auto id = TomlTableId(node, e, field);
+      if (!id.ok()) return id.error();
+      c.id = id.value();
+      has_id = true;
+    } else if (name == "name") {
+      auto s = BoundedString(node, e, field, kMaxChannelNameChars);
+      if (!s.ok()) return s.error();
+      c.name = std::move(s.value());
+    } else if (name == "kind") {
+      auto s = TomlString(node, e, field);
+      if (!s.ok()) return s.error();
+      if (s.value().empty()) return e.Field(field, "must not be empty");
+      c.kind = std::move(s.value());
+      has_kind = true;
+    } else if (name == "config") {
+      if (!node.is_table())
+        return e.Field(field, "must be a table: write [channel.config] below [[channel]]");
+      c.config = TomlToJson(node).dump();
+    } else {
+      return e.Field(field, "unknown key (expected id, name, kind or config)");
+    }
+  }
+  if (!has_id)
+    return e.Field(at, "needs an id (a UUID: the channel is updated by it on every start)");
+  if (!has_kind) return e.Field(at, "needs a kind (email, webhook, slack, ...)");
+  if (c.name.empty()) c.name = c.kind;  // as the API names an unnamed channel
+  return c;
+}
+
+Result<model::EscalationStep> ParseStepTable(const toml::table& table, const FileErrors& e,
+                                             const std::string& at) {
+  model::EscalationStep step;
+  bool has_channels = false;
+  for (auto&& [key, node] : table) {
+    const std::string name(key.str());
+    const std::string field = at + "." + name;
+    if (name == "channels") {
+      auto ids = TomlUuidList(node, e, field);
+      if (!ids.ok()) return ids.error();
+      if (ids.value().empty()) return e.Field(field, "must name at least one channel");
+      step.channels = std::move(ids.value());
+      has_channels = true;
+    } else if (name == "wait") {
+      auto d = TomlBoundedDuration(node, e, field, kMinStepWait, kMaxPolicyDuration);
+      if (!d.ok()) return d.error();
+      step.wait = d.value();
+    } else {
+      return e.Field(field, "unknown key (expected channels or wait)");
+    }
+  }
+  if (!has_channels) return e.Field(at, "needs channels (the ids of the channels to notify)");
+  return step;
+}
+
+// Parses one [[policy]] table. Whether its channel ids exist is the server's to check: a
+// policy may name channels created through the API as well as [[channel]] tables.
+Result<model::Policy> ParsePolicyTable(const toml::table& table, const FileErrors& e,
+                                       const std::string& at) {
+  model::Policy p;
+  bool has_id = false;
+  for (auto&& [key, node] : table) {
+    const std::string name(key.str());
+    const std::string field = at + "." + name;
+    Status st;
+    if (name == "id") {
+      auto id = TomlTableId(node, e, field);
+      if (!id.ok()) return id.error();
+      p.id = id.value();
+      has_id = true;
+    } else if (name == "name") {
+      auto s = BoundedString(node, e, field, kMaxPolicyNameChars);
+      if (!s.ok()) return s.error();
+      p.name = std::move(s.value());
+    } else if (name == "default") {
+      auto b = TomlBool(node, e, field);
+      if (!b.ok()) return b.error();
+      p.is_default = b.value();
+    } else if (name == "tags") {
+      const toml::array* array = node.as_array();
+      if (array == nullptr || array->size() > kMaxPolicyListItems) {
+        return e.Field(
+            field, "must be an array of at most " + std::to_string(kMaxPolicyListItems) + " tags");
+      }
+      for (size_t i = 0; i < array->size(); ++i) {
+        const std::string item = field + "[" + std::to_string(i) + "]";
+        auto tag = TomlString(*array->get(i), e, item);
+        if (!tag.ok()) return tag.error();
+        if (tag.value().empty() || tag.value().find_first_of(" \t") != std::string::npos) {
+          return e.Value(item, Quote(tag.value()), "must be a tag: not empty, no spaces");
+        }
+        p.tags.push_back(std::move(tag.value()));
+      }
+    } else if (name == "watches") {
+      auto ids = TomlUuidList(node, e, field);
+      if (!ids.ok()) return ids.error();
+      p.watches = std::move(ids.value());
+    } else if (name == "late_channels") {
+      auto ids = TomlUuidList(node, e, field);
+      if (!ids.ok()) return ids.error();
+      p.late_channels = std::move(ids.value());
+    } else if (name == "repeat") {
+      auto n = TomlInteger(node, e, field, 1, kMaxRepeat);
+      if (!n.ok()) return n.error();
+      p.chain.repeat = static_cast<int>(n.value());
+    } else if (name == "alert_after_failures") {
+      auto n = TomlInteger(node, e, field, 1, kMaxAlertAfterFailures);
+      if (!n.ok()) return n.error();
+      p.alert_after_failures = static_cast<int>(n.value());
+    } else if (name == "remind_every") {
+      auto d = TomlBoundedDuration(node, e, field, Duration{0}, kMaxPolicyDuration);
+      if (!d.ok()) return d.error();
+      p.chain.remind_every = d.value();
+    } else if (name == "ack_timeout") {
+      auto d = TomlBoundedDuration(node, e, field, Duration{0}, kMaxPolicyDuration);
+      if (!d.ok()) return d.error();
+      p.chain.ack_timeout = d.value();
+    } else if (name == "step") {
+      auto steps = TableArray(node, e, field, "policy.step");
+      if (!steps.ok()) return steps.error();
+      if (steps.value()->size() > kMaxPolicySteps) {
+        return e.Field(field, "must have at most " + std::to_string(kMaxPolicySteps) + " steps");
+      }
+      for (size_t i = 0; i < steps.value()->size(); ++i) {
+        auto step = ParseStepTable(*steps.value()->get(i)->as_table(), e,
+                                   field + "[" + std::to_string(i) + "]");
+        if (!step.ok()) return step.error();
+        p.chain.steps.push_back(std::move(step.value()));
+      }
+    } else {
+      return e.Field(field,
+                     "unknown key (expected id, name, default, tags, watches, repeat, "
+                     "remind_every, ack_timeout, alert_after_failures, late_channels or step)");
+    }
+  }
+  if (!has_id)
+    return e.Field(at, "needs an id (a UUID: the policy is updated by it on every start)");
+  if (p.name.empty()) return e.Field(at, "needs a name");
+  if (p.chain.steps.empty()) {
+    return e.Field(at, "needs at least one step: add a [[policy.step]] with channels = [...]");
+  }
+  return p;
+}
+
 // ---- the TOML file -------------------------------------------------------------------------
 
 struct FileContents {
   std::vector<std::pair<const OptionDef*, std::string>> options;  // in file order, as text
   std::vector<RawWatch> watches;
+  std::vector<model::Channel> channels;
+  std::vector<model::Policy> policies;
 };
+
+// [[channel]] and [[policy]] tables into `out`, checking what spans tables: unique ids, one
+// default policy.
+Status ReadNotificationTables(const std::string& name, const toml::node& node, const FileErrors& e,
+                              FileContents& out) {
+  auto array = TableArray(node, e, name, name);
+  if (!array.ok()) return array.error();
+  for (size_t i = 0; i < array.value()->size(); ++i) {
+    const std::string at = name + "[" + std::to_string(i) + "]";
+    const toml::table& table = *array.value()->get(i)->as_table();
+    if (name == "channel") {
+      auto c = ParseChannelTable(table, e, at);
+      if (!c.ok()) return c.error();
+      for (size_t k = 0; k < out.channels.size(); ++k) {
+        if (out.channels[k].id == c.value().id) {
+          return e.Value(at + ".id", Quote(c.value().id.ToString()),
+                         "already used by channel[" + std::to_string(k) + "]");
+        }
+      }
+      out.channels.push_back(std::move(c.value()));
+    } else {
+      auto p = ParsePolicyTable(table, e, at);
+      if (!p.ok()) return p.error();
+      for (size_t k = 0; k < out.policies.size(); ++k) {
+        if (out.policies[k].id == p.value().id) {
+          return e.Value(at + ".id", Quote(p.value().id.ToString()),
+                         "already used by policy[" + std::to_string(k) + "]");
+        }
+        if (out.policies[k].is_default && p.value().is_default) {
+          return e.Field(at + ".default",
+                         "policy[" + std::to_string(k) + "] is already the default");
+        }
+      }
+      out.policies.push_back(std::move(p.value()));
+    }
+  }
+  return {};
+}
 
 Result<FileContents> ReadConfigFile(const std::string& path) {
   const FileErrors e{"config " + path + ": "};
@@ -678,6 +1074,10 @@ Result<FileContents> ReadConfigFile(const std::string& path) {
       }
       continue;
     }
+    if (name == "channel" || name == "policy") {
+      if (auto st = ReadNotificationTables(name, node, e, out); !st.ok()) return st.error();
+      continue;
+    }
     const OptionDef* def = FindOption(name);
     if (def == nullptr || name == "config") {
       return e.Field(name,
@@ -701,6 +1101,10 @@ Result<FileContents> ReadConfigFile(const std::string& path) {
         } else {
           return e.Field(name, "must be a duration such as \"90s\" or a number of seconds");
         }
+        break;
+      case TomlKind::kBool:
+        if (!node.is_boolean()) return e.Field(name, "must be true or false");
+        text = node.as_boolean()->get() ? "true" : "false";
         break;
     }
     out.options.emplace_back(def, std::move(text));
@@ -811,6 +1215,8 @@ base::Result<Config> LoadConfig(const std::map<std::string, std::string>& flags,
       }
     }
     raw_watches = std::move(file.value().watches);
+    config.channels = std::move(file.value().channels);
+    config.policies = std::move(file.value().policies);
   }
   for (const OptionDef& d : Options()) {
     if (std::string_view(d.option.name) == "config") continue;

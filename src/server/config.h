@@ -13,8 +13,11 @@
 //   OVERDUE_MIN_PERIOD: "abc": ...
 //   config overdue.toml: listen: "localhost": must be HOST:PORT
 //   config overdue.toml: watch[0].cron: "61 * * * *": minute must be 0-59
-// The TOML file may also declare watches ([[watch]] tables, config as code); unknown keys
-// there are errors, so a typo never passes silently.
+// The TOML file may also declare watches ([[watch]] tables), notification channels ([[channel]])
+// and escalation policies ([[policy]] with [[policy.step]]), config as code; unknown keys
+// there are errors, so a typo never passes silently. What the file alone cannot know is left
+// to the server: a channel's kind-specific settings (notify::ValidateChannel) and whether the
+// channel ids a policy names exist (in the file or in the database).
 //
 // LoadConfig reads the file system (the TOML file) and nothing else; it is thread-compatible.
 #pragma once
@@ -29,6 +32,7 @@
 
 #include "base/result.h"
 #include "base/time.h"
+#include "model/incident.h"
 #include "model/watch.h"
 
 namespace overdue::server {
@@ -53,10 +57,27 @@ struct Config {
   size_t max_body_bytes = 1024 * 1024;
   base::Duration read_timeout = std::chrono::seconds(10);
   base::Duration idle_timeout = std::chrono::seconds(60);
-  std::string public_url;                 // base of ping URLs shown to users; "" = http://listen
-  std::string log_level = "info";         // trace debug info warn error
-  std::string log_format = "text";        // text | json
-  std::vector<model::WatchSpec> watches;  // [[watch]] tables in the TOML file
+  std::string public_url;           // base of ping URLs shown to users; "" = http://listen
+  std::string log_level = "info";   // trace debug info warn error
+  std::string log_format = "text";  // text | json
+  // Notifications. Webhooks and other targets on loopback or private addresses are refused
+  // unless this is set (SSRF protection; end-to-end tests need it for local receivers).
+  bool allow_private_targets = false;
+  base::Duration notify_timeout = std::chrono::seconds(10);  // one delivery attempt
+  int notify_max_attempts = 8;  // a notification fails for good after this many attempts
+  // Delay before the first retry; each later one doubles it (with jitter, capped at 10m).
+  base::Duration notify_retry_delay = std::chrono::seconds(5);
+  // The server GETs this URL every heartbeat_interval while its self-checks pass, so another
+  // monitor notices when overdue itself is down ("" = no heartbeat).
+  std::string heartbeat_url;
+  base::Duration heartbeat_interval = std::chrono::seconds(60);
+  base::Duration ack_link_ttl = std::chrono::hours(24 * 7);  // lifetime of signed ack links
+  std::vector<model::WatchSpec> watches;                     // [[watch]] tables in the TOML file
+  // [[channel]] tables: config is the [channel.config] table as JSON text, not yet checked by
+  // notify::ValidateChannel; project_id 0 = the default project (filled in by the server).
+  std::vector<model::Channel> channels;
+  // [[policy]] tables; project_id 0 as above. Channel ids are UUIDs, not yet known to exist.
+  std::vector<model::Policy> policies;
 };
 
 // One configurable option, for front ends that present them (the CLI builds its flags from

@@ -9,6 +9,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace overdue::server {
 namespace {
@@ -81,7 +82,16 @@ TEST_F(ConfigTest, DefaultsWhenNothingIsGiven) {
   EXPECT_EQ(c->public_url, "");
   EXPECT_EQ(c->log_level, "info");
   EXPECT_EQ(c->log_format, "text");
+  EXPECT_FALSE(c->allow_private_targets);
+  EXPECT_EQ(c->notify_timeout, seconds(10));
+  EXPECT_EQ(c->notify_max_attempts, 8);
+  EXPECT_EQ(c->notify_retry_delay, seconds(5));
+  EXPECT_EQ(c->heartbeat_url, "");
+  EXPECT_EQ(c->heartbeat_interval, seconds(60));
+  EXPECT_EQ(c->ack_link_ttl, hours(24 * 7));
   EXPECT_TRUE(c->watches.empty());
+  EXPECT_TRUE(c->channels.empty());
+  EXPECT_TRUE(c->policies.empty());
 }
 
 TEST_F(ConfigTest, EveryOptionIsReadFromFlags) {
@@ -97,7 +107,14 @@ TEST_F(ConfigTest, EveryOptionIsReadFromFlags) {
                  {"idle_timeout", "3m"},
                  {"public_url", "https://hc.example.com/"},
                  {"log_level", "debug"},
-                 {"log_format", "json"}});
+                 {"log_format", "json"},
+                 {"allow_private_targets", "true"},
+                 {"notify_timeout", "2s"},
+                 {"notify_max_attempts", "3"},
+                 {"notify_retry_delay", "10ms"},
+                 {"heartbeat_url", "https://hc-ping.com/abc?create=0"},
+                 {"heartbeat_interval", "1s"},
+                 {"ack_link_ttl", "1m"}});
   ASSERT_TRUE(c.ok()) << c.error().message;
   EXPECT_EQ(c->listen_host, "0.0.0.0");
   EXPECT_EQ(c->listen_port, 0);
@@ -114,6 +131,107 @@ TEST_F(ConfigTest, EveryOptionIsReadFromFlags) {
   EXPECT_EQ(c->public_url, "https://hc.example.com/");
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->log_format, "json");
+  EXPECT_TRUE(c->allow_private_targets);
+  EXPECT_EQ(c->notify_timeout, seconds(2));
+  EXPECT_EQ(c->notify_max_attempts, 3);
+  EXPECT_EQ(c->notify_retry_delay, milliseconds(10));
+  EXPECT_EQ(c->heartbeat_url, "https://hc-ping.com/abc?create=0");
+  EXPECT_EQ(c->heartbeat_interval, seconds(1));
+  EXPECT_EQ(c->ack_link_ttl, minutes(1));
+}
+
+TEST_F(ConfigTest, NotificationOptionsAreReadFromTheEnvironment) {
+  env_["OVERDUE_ALLOW_PRIVATE_TARGETS"] = "true";
+  env_["OVERDUE_NOTIFY_TIMEOUT"] = "30s";
+  env_["OVERDUE_NOTIFY_MAX_ATTEMPTS"] = "100";
+  env_["OVERDUE_NOTIFY_RETRY_DELAY"] = "10m";
+  env_["OVERDUE_HEARTBEAT_URL"] = "http://127.0.0.1:9/ping/x";
+  env_["OVERDUE_HEARTBEAT_INTERVAL"] = "5m";
+  env_["OVERDUE_ACK_LINK_TTL"] = "2d";
+  auto c = Load();
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c->allow_private_targets);
+  EXPECT_EQ(c->notify_timeout, seconds(30));
+  EXPECT_EQ(c->notify_max_attempts, 100);
+  EXPECT_EQ(c->notify_retry_delay, minutes(10));
+  EXPECT_EQ(c->heartbeat_url, "http://127.0.0.1:9/ping/x");
+  EXPECT_EQ(c->heartbeat_interval, minutes(5));
+  EXPECT_EQ(c->ack_link_ttl, hours(48));
+}
+
+TEST_F(ConfigTest, NotificationOptionsAreReadFromTheFile) {
+  auto c = Load({{"config", WriteFile(R"(
+    allow_private_targets = true
+    notify_timeout = "1500ms"
+    notify_max_attempts = 1
+    notify_retry_delay = 2
+    heartbeat_url = "https://example.com/beat"
+    heartbeat_interval = "90s"
+    ack_link_ttl = "1h"
+  )")}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c->allow_private_targets);
+  EXPECT_EQ(c->notify_timeout, milliseconds(1500));
+  EXPECT_EQ(c->notify_max_attempts, 1);
+  EXPECT_EQ(c->notify_retry_delay, seconds(2));
+  EXPECT_EQ(c->heartbeat_url, "https://example.com/beat");
+  EXPECT_EQ(c->heartbeat_interval, seconds(90));
+  EXPECT_EQ(c->ack_link_ttl, hours(1));
+}
+
+TEST_F(ConfigTest, FlagTurnsOffWhatTheFileTurnedOn) {
+  env_["OVERDUE_ALLOW_PRIVATE_TARGETS"] = "true";
+  auto c =
+      Load({{"config", WriteFile("allow_private_targets = true\nheartbeat_url = \"http://x\"\n")},
+            {"allow_private_targets", "false"},
+            {"heartbeat_url", ""}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->allow_private_targets);
+  EXPECT_EQ(c->heartbeat_url, "");  // an empty flag switches the heartbeat off
+}
+
+TEST_F(ConfigTest, BadNotificationOptionsNameSourceValueAndRule) {
+  const std::vector<std::pair<std::map<std::string, std::string>, std::string>> cases = {
+      {{{"allow_private_targets", "yes"}},
+       "--allow-private-targets: \"yes\": must be true or false"},
+      {{{"notify_timeout", "5ms"}}, "--notify-timeout: \"5ms\": must be at least 10ms"},
+      {{{"notify_timeout", "2h"}}, "--notify-timeout: \"2h\": must be at most 1h"},
+      {{{"notify_timeout", "soon"}}, "--notify-timeout: \"soon\": "},
+      {{{"notify_max_attempts", "0"}},
+       "--notify-max-attempts: \"0\": must be an integer from 1 to 100"},
+      {{{"notify_max_attempts", "101"}},
+       "--notify-max-attempts: \"101\": must be an integer from 1 to 100"},
+      {{{"notify_retry_delay", "1ms"}}, "--notify-retry-delay: \"1ms\": must be at least 10ms"},
+      {{{"notify_retry_delay", "11m"}}, "--notify-retry-delay: \"11m\": must be at most 10m"},
+      {{{"heartbeat_url", "ftp://x"}},
+       "--heartbeat-url: \"ftp://x\": must start with http:// or https://"},
+      {{{"heartbeat_url", "https://"}}, "--heartbeat-url: \"https://\": must name a host"},
+      {{{"heartbeat_url", "https://x/a b"}},
+       "--heartbeat-url: \"https://x/a b\": must have no fragment or white space"},
+      {{{"heartbeat_interval", "500ms"}}, "--heartbeat-interval: \"500ms\": must be at least 1s"},
+      {{{"heartbeat_interval", "2d"}}, "--heartbeat-interval: \"2d\": must be at most 1d"},
+      {{{"ack_link_ttl", "59s"}}, "--ack-link-ttl: \"59s\": must be at least 1m"},
+      {{{"ack_link_ttl", "366d"}}, "--ack-link-ttl: \"366d\": must be at most 365d"},
+  };
+  for (const auto& [flags, expected] : cases) {
+    auto c = Load(flags);
+    ASSERT_FALSE(c.ok()) << expected;
+    EXPECT_THAT(c.error().message, StartsWith(expected));
+  }
+  env_["OVERDUE_NOTIFY_RETRY_DELAY"] = "0s";
+  auto env = Load();
+  ASSERT_FALSE(env.ok());
+  EXPECT_EQ(env.error().message, "OVERDUE_NOTIFY_RETRY_DELAY: \"0s\": must be at least 10ms");
+  env_.clear();
+  const std::string path = WriteFile("heartbeat_interval = 0\n");
+  auto file = Load({{"config", path}});
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().message,
+            "config " + path + ": heartbeat_interval: \"0s\": must be at least 1s");
+  EXPECT_THAT(FileError("allow_private_targets = \"true\"\n"),
+              HasSubstr(": allow_private_targets: must be true or false"));
+  EXPECT_THAT(FileError("notify_max_attempts = \"3\"\n"),
+              HasSubstr(": notify_max_attempts: must be an integer"));
 }
 
 TEST_F(ConfigTest, FlagBeatsEnvBeatsFileBeatsDefault) {
@@ -234,6 +352,13 @@ TEST_F(ConfigTest, RejectsOutOfRangeOrMalformedValues) {
       {"public_url", "ftp://x"},
       {"public_url", "https://"},
       {"public_url", "http://x/?a=b"},
+      {"allow_private_targets", "1"},
+      {"notify_timeout", "0s"},
+      {"notify_max_attempts", "x"},
+      {"notify_retry_delay", "abc"},
+      {"heartbeat_url", "localhost:80"},
+      {"heartbeat_interval", "0s"},
+      {"ack_link_ttl", "1s"},
       {"log_level", "verbose"},
       {"log_format", "xml"},
       {"data_dir", ""},
@@ -499,14 +624,227 @@ TEST_F(ConfigTest, ConfigOptionsListsEveryOptionOnce) {
     EXPECT_TRUE(names.insert(o.name).second) << o.name;
     EXPECT_NE(std::string(o.help), "") << o.name;
   }
-  for (const char* name :
-       {"listen", "data_dir", "config", "durability", "min_period", "threads", "ping_body_limit",
-        "history_limit", "max_connections", "max_body_bytes", "read_timeout", "idle_timeout",
-        "public_url", "log_level", "log_format"}) {
+  for (const char* name : {"listen",
+                           "data_dir",
+                           "config",
+                           "durability",
+                           "min_period",
+                           "threads",
+                           "ping_body_limit",
+                           "history_limit",
+                           "max_connections",
+                           "max_body_bytes",
+                           "read_timeout",
+                           "idle_timeout",
+                           "public_url",
+                           "log_level",
+                           "log_format",
+                           "allow_private_targets",
+                           "notify_timeout",
+                           "notify_max_attempts",
+                           "notify_retry_delay",
+                           "heartbeat_url",
+                           "heartbeat_interval",
+                           "ack_link_ttl"}) {
     EXPECT_TRUE(names.contains(name)) << name;
   }
   // Each is accepted by LoadConfig as a flag (with a valid value the defaults give).
-  EXPECT_EQ(names.size(), 17u);
+  EXPECT_EQ(names.size(), 24u);
+}
+
+constexpr const char* kChannelA = "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01";
+constexpr const char* kChannelB = "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b02";
+constexpr const char* kPolicy = "7d0f9c4a-3b2e-4f1d-8c6b-5a4e3d2c1b01";
+constexpr const char* kWatch = "5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10";
+
+TEST_F(ConfigTest, ChannelAndPolicyTablesBecomeModelValues) {
+  auto c = Load({{"config", WriteFile(std::string(R"(
+    [[channel]]
+    id = "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01"
+    name = "ops mail"
+    kind = "email"
+    [channel.config]
+    to = "ops@example.com"
+    from = "overdue@example.com"
+    smtp_url = "smtp://mail:25"
+    port = 25
+    ratio = 0.5
+    tls = false
+    cc = ["a@example.com", "b@example.com"]
+    when = 2025-06-01T18:00:00Z
+    [channel.config.template]
+    subject = "{{watch.name}} is {{event}}"
+
+    [[channel]]
+    id = "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b02"
+    kind = "webhook"
+    config = { url = "https://example.com/hook" }
+
+    [[channel]]
+    id = "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b03"
+    kind = "slack"
+
+    [[policy]]
+    id = "7d0f9c4a-3b2e-4f1d-8c6b-5a4e3d2c1b01"
+    name = "default"
+    default = true
+    tags = ["prod", "db"]
+    watches = ["5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10"]
+    repeat = 2
+    remind_every = "30m"
+    ack_timeout = 3600
+    alert_after_failures = 3
+    late_channels = ["0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b02"]
+    [[policy.step]]
+    channels = ["0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01"]
+    wait = "10m"
+    [[policy.step]]
+    channels = ["0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01", "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b02"]
+    wait = 90
+
+    [[policy]]
+    id = "7d0f9c4a-3b2e-4f1d-8c6b-5a4e3d2c1b02"
+    name = "minimal"
+    [[policy.step]]
+    channels = ["6f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10"]
+  )"))}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+
+  ASSERT_EQ(c->channels.size(), 3u);
+  const model::Channel& mail = c->channels[0];
+  EXPECT_EQ(mail.id.ToString(), kChannelA);
+  EXPECT_EQ(mail.project_id, 0);  // the server puts it in the default project
+  EXPECT_EQ(mail.name, "ops mail");
+  EXPECT_EQ(mail.kind, "email");
+  EXPECT_EQ(nlohmann::json::parse(mail.config),
+            nlohmann::json({{"to", "ops@example.com"},
+                            {"from", "overdue@example.com"},
+                            {"smtp_url", "smtp://mail:25"},
+                            {"port", 25},
+                            {"ratio", 0.5},
+                            {"tls", false},
+                            {"cc", {"a@example.com", "b@example.com"}},
+                            {"when", "2025-06-01T18:00:00Z"},
+                            {"template", {{"subject", "{{watch.name}} is {{event}}"}}}}));
+  EXPECT_EQ(c->channels[1].id.ToString(), kChannelB);
+  EXPECT_EQ(c->channels[1].name, "webhook");  // unnamed: named after its kind, as the API does
+  EXPECT_EQ(nlohmann::json::parse(c->channels[1].config),
+            nlohmann::json({{"url", "https://example.com/hook"}}));
+  EXPECT_EQ(c->channels[2].config, "{}");
+
+  ASSERT_EQ(c->policies.size(), 2u);
+  const model::Policy& p = c->policies[0];
+  EXPECT_EQ(p.id.ToString(), kPolicy);
+  EXPECT_EQ(p.project_id, 0);
+  EXPECT_EQ(p.name, "default");
+  EXPECT_TRUE(p.is_default);
+  EXPECT_EQ(p.tags, (std::vector<std::string>{"prod", "db"}));
+  ASSERT_EQ(p.watches.size(), 1u);
+  EXPECT_EQ(p.watches[0].ToString(), kWatch);
+  EXPECT_EQ(p.chain.repeat, 2);
+  EXPECT_EQ(p.chain.remind_every, minutes(30));
+  EXPECT_EQ(p.chain.ack_timeout, hours(1));
+  EXPECT_EQ(p.alert_after_failures, 3);
+  ASSERT_EQ(p.late_channels.size(), 1u);
+  EXPECT_EQ(p.late_channels[0].ToString(), kChannelB);
+  ASSERT_EQ(p.chain.steps.size(), 2u);
+  ASSERT_EQ(p.chain.steps[0].channels.size(), 1u);
+  EXPECT_EQ(p.chain.steps[0].channels[0].ToString(), kChannelA);
+  EXPECT_EQ(p.chain.steps[0].wait, minutes(10));
+  ASSERT_EQ(p.chain.steps[1].channels.size(), 2u);
+  EXPECT_EQ(p.chain.steps[1].channels[1].ToString(), kChannelB);
+  EXPECT_EQ(p.chain.steps[1].wait, seconds(90));
+
+  // The model's defaults fill what the table leaves out; a step may name a channel the file
+  // does not declare (one created through the API): the server checks that it exists.
+  const model::Policy& q = c->policies[1];
+  EXPECT_FALSE(q.is_default);
+  EXPECT_TRUE(q.tags.empty());
+  EXPECT_TRUE(q.watches.empty());
+  EXPECT_EQ(q.chain.repeat, 1);
+  EXPECT_EQ(q.chain.remind_every, seconds(0));
+  EXPECT_EQ(q.chain.ack_timeout, seconds(0));
+  EXPECT_EQ(q.alert_after_failures, 1);
+  ASSERT_EQ(q.chain.steps.size(), 1u);
+  EXPECT_EQ(q.chain.steps[0].wait, minutes(10));
+}
+
+TEST_F(ConfigTest, ChannelAndPolicyErrorsNameTheFieldAndRule) {
+  const std::string channel = "[[channel]]\nid = \"" + std::string(kChannelA) + "\"\n";
+  const std::string policy = "[[policy]]\nid = \"" + std::string(kPolicy) + "\"\nname = \"p\"\n";
+  const std::string step = "[[policy.step]]\nchannels = [\"" + std::string(kChannelA) + "\"]\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[channel]\nkind = \"email\"\n", "channel: must be an array of tables: write [[channel]]"},
+      {"channel = 5\n", "channel: must be an array of tables"},
+      {"[[channel]]\nkind = \"email\"\n", "channel[0]: needs an id"},
+      {"[[channel]]\nid = \"nope\"\nkind = \"email\"\n", "channel[0].id: \"nope\": must be a UUID"},
+      {"[[channel]]\nid = 7\nkind = \"email\"\n", "channel[0].id: must be a string"},
+      {"[[channel]]\nid = \"00000000-0000-0000-0000-000000000000\"\nkind = \"email\"\n",
+       "channel[0].id: \"00000000-0000-0000-0000-000000000000\": must not be the nil UUID"},
+      {channel, "channel[0]: needs a kind"},
+      {channel + "kind = \"\"\n", "channel[0].kind: must not be empty"},
+      {channel + "kind = 3\n", "channel[0].kind: must be a string"},
+      {channel + "kind = \"email\"\nname = \"" + std::string(201, 'n') + "\"\n",
+       "channel[0].name: must be at most 200 characters"},
+      {channel + "kind = \"email\"\nconfig = \"{}\"\n", "channel[0].config: must be a table"},
+      {channel + "kind = \"email\"\nto = \"x\"\n",
+       "channel[0].to: unknown key (expected id, name, kind or config)"},
+      {channel + "kind = \"email\"\n" + channel + "kind = \"slack\"\n",
+       "channel[1].id: \"" + std::string(kChannelA) + "\": already used by channel[0]"},
+      {"[policy]\nname = \"p\"\n", "policy: must be an array of tables: write [[policy]]"},
+      {"[[policy]]\nname = \"p\"\n" + step, "policy[0]: needs an id"},
+      {"[[policy]]\nid = \"" + std::string(kPolicy) + "\"\n" + step, "policy[0]: needs a name"},
+      {policy, "policy[0]: needs at least one step"},
+      {policy + "steps = []\n", "policy[0].steps: unknown key (expected id, name, default"},
+      {policy + "step = 1\n", "policy[0].step: must be an array of tables: write [[policy.step]]"},
+      {policy + "[[policy.step]]\nwait = \"1m\"\n", "policy[0].step[0]: needs channels"},
+      {policy + "[[policy.step]]\nchannels = []\n",
+       "policy[0].step[0].channels: must name at least one channel"},
+      {policy + "[[policy.step]]\nchannels = \"" + kChannelA + "\"\n",
+       "policy[0].step[0].channels: must be an array of UUID strings"},
+      {policy + step + "[[policy.step]]\nchannels = [\"x\"]\n",
+       "policy[0].step[1].channels[0]: \"x\": must be a UUID"},
+      {policy + step + step + "wait = \"x\"\n", "policy[0].step[1].wait: \"x\": "},
+      {policy + step + "wait = \"500ms\"\n",
+       "policy[0].step[0].wait: \"500ms\": must be at least 1s"},
+      {policy + step + "wait = 0\n", "policy[0].step[0].wait: 0: must be at least 1s"},
+      {policy + step + "wait = \"367d\"\n",
+       "policy[0].step[0].wait: \"367d\": must be at most 366d"},
+      {policy + step + "wait = -1\n", "policy[0].step[0].wait: -1: must not be negative"},
+      {policy + step + "wait = true\n", "policy[0].step[0].wait: must be a duration"},
+      {policy + step + "delay = \"1m\"\n",
+       "policy[0].step[0].delay: unknown key (expected channels or wait)"},
+      {policy + "repeat = 0\n" + step, "policy[0].repeat: 0: must be an integer from 1 to 100"},
+      {policy + "repeat = \"2\"\n" + step, "policy[0].repeat: must be an integer from 1 to 100"},
+      {policy + "alert_after_failures = 1001\n" + step,
+       "policy[0].alert_after_failures: 1001: must be an integer from 1 to 1000"},
+      {policy + "remind_every = \"soon\"\n" + step, "policy[0].remind_every: \"soon\": "},
+      {policy + "ack_timeout = \"400d\"\n" + step,
+       "policy[0].ack_timeout: \"400d\": must be at most 366d"},
+      {policy + "default = \"yes\"\n" + step, "policy[0].default: must be true or false"},
+      {policy + "tags = \"prod\"\n" + step, "policy[0].tags: must be an array"},
+      {policy + "tags = [\"a b\"]\n" + step,
+       "policy[0].tags[0]: \"a b\": must be a tag: not empty, no spaces"},
+      {policy + "tags = [\"\"]\n" + step, "policy[0].tags[0]: \"\": must be a tag"},
+      {policy + "tags = [1]\n" + step, "policy[0].tags[0]: must be a string"},
+      {policy + "watches = [\"nope\"]\n" + step, "policy[0].watches[0]: \"nope\": must be a UUID"},
+      {policy + "late_channels = [\"nope\"]\n" + step,
+       "policy[0].late_channels[0]: \"nope\": must be a UUID"},
+      {policy + "escalate = true\n" + step, "policy[0].escalate: unknown key"},
+      {policy + step + policy + step,
+       "policy[1].id: \"" + std::string(kPolicy) + "\": already used by policy[0]"},
+      {policy + "default = true\n" + step +
+           "[[policy]]\nid = \"7d0f9c4a-3b2e-4f1d-8c6b-5a4e3d2c1b02\"\nname = \"q\"\n"
+           "default = true\n" +
+           step,
+       "policy[1].default: policy[0] is already the default"},
+  };
+  for (const auto& [text, expected] : cases) {
+    const std::string path = WriteFile(text);
+    auto c = Load({{"config", path}});
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_THAT(c.error().message, StartsWith("config " + path + ": " + expected)) << text;
+  }
 }
 
 }  // namespace

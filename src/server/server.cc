@@ -27,7 +27,11 @@
 #include "base/mutex.h"
 #include "engine/engine.h"
 #include "http/server.h"
+#include "incident/desk.h"
 #include "journal/journal.h"
+#include "notify/channels.h"
+#include "notify/notifier.h"
+#include "notify/transport.h"
 #include "server/admin.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -148,6 +152,60 @@ base::Status SyncConfigWatches(const Config& config, store::Store& store, engine
   return store.Apply(m);
 }
 
+// Syncs [[channel]] and [[policy]] tables of the config into the store (config as code):
+// each is created or replaced by its id. Channel settings are checked as the API checks them.
+base::Status SyncConfigNotifications(const Config& config, store::Store& store,
+                                     const base::Clock& clock) {
+  std::vector<store::Mutation> m;
+  std::vector<base::Uuid> known;
+  auto stored = store.LoadChannels();
+  if (!stored.ok()) return stored.error();
+  for (const model::Channel& c : stored.value()) known.push_back(c.id);
+  for (size_t i = 0; i < config.channels.size(); ++i) {
+    model::Channel c = config.channels[i];
+    if (c.project_id == 0) c.project_id = kDefaultProjectId;
+    auto parsed = nlohmann::json::parse(c.config, nullptr, false);
+    if (parsed.is_discarded()) parsed = nlohmann::json::object();
+    // A webhook secret left out of the file is generated once and then kept, so receivers
+    // checking the signature keep working across restarts.
+    if (parsed.is_object() && !parsed.contains("secret")) {
+      for (const model::Channel& old : stored.value()) {
+        if (old.id != c.id || old.kind != c.kind) continue;
+        auto previous = nlohmann::json::parse(old.config, nullptr, false);
+        if (previous.is_object() && previous.contains("secret")) {
+          parsed["secret"] = previous["secret"];
+        }
+      }
+    }
+    auto normal = notify::ValidateChannel(c.kind, parsed);
+    if (!normal.ok()) {
+      return base::InvalidArgument(
+          fmt::format("channel[{}] ({}): {}", i, c.name, normal.error().message));
+    }
+    c.config = normal.value().dump();
+    if (c.created == base::kNoTime) c.created = clock.Now();
+    known.push_back(c.id);
+    m.emplace_back(store::UpsertChannel{std::move(c)});
+  }
+  for (size_t i = 0; i < config.policies.size(); ++i) {
+    model::Policy p = config.policies[i];
+    if (p.project_id == 0) p.project_id = kDefaultProjectId;
+    if (p.created == base::kNoTime) p.created = clock.Now();
+    std::vector<base::Uuid> used = p.late_channels;
+    for (const auto& step : p.chain.steps)
+      used.insert(used.end(), step.channels.begin(), step.channels.end());
+    for (const base::Uuid& id : used) {
+      if (std::find(known.begin(), known.end(), id) == known.end()) {
+        return base::InvalidArgument(
+            fmt::format("policy[{}] ({}): no channel {}", i, p.name, id.ToString()));
+      }
+    }
+    m.emplace_back(store::UpsertPolicy{std::move(p)});
+  }
+  if (m.empty()) return {};
+  return store.Apply(m);
+}
+
 // The server's own secret (signs badge URLs), created once in the data dir, mode 0600.
 base::Result<std::string> LoadOrCreateSecret(const std::string& data_dir) {
   const fs::path path = fs::path(data_dir) / "secret.key";
@@ -248,6 +306,149 @@ class KeyRefresher {
   std::thread thread_;  // last: starts after every member above is initialised
 };
 
+// ---- watching the watcher -----------------------------------------------------------------
+
+// Auditor: checks every second that overdue itself is making progress — the deadline ticker
+// ran, the store takes commits, no escalation step is overdue unfired, the outbox drains —
+// and only then sends the heartbeat (heartbeat_url, every heartbeat_interval) that lets
+// another overdue, a healthchecks instance or any ping URL notice when this one stalls
+// (DESIGN.md, safety property 5). /readyz answers from the same verdict.
+class Auditor {
+ public:
+  // How late a due thing may be before the auditor calls the server stalled. The ticker runs
+  // every 10 ms, so seconds of slack only hide nothing but a genuinely stuck thread.
+  static constexpr base::Duration kMaxTickAge = std::chrono::seconds(2);
+  static constexpr base::Duration kMaxEscalationLag = std::chrono::seconds(5);
+  static constexpr base::Duration kMaxOutboxLag = std::chrono::seconds(30);
+  static constexpr base::Duration kAuditInterval = std::chrono::seconds(1);
+
+  Auditor(const base::Clock& clock, const Config& config, journal::Journal& journal,
+          incident::Desk& desk, notify::Notifier& notifier, std::atomic<int64_t>& last_tick_us,
+          base::MetricsRegistry& metrics)
+      : clock_(clock),
+        config_(config),
+        journal_(journal),
+        desk_(desk),
+        notifier_(notifier),
+        last_tick_us_(last_tick_us),
+        heartbeat_transport_(HeartbeatTransportOptions(config)),
+        heartbeats_ok_(metrics.AddCounter("overdue_heartbeats_total",
+                                          "Heartbeats sent to heartbeat_url, by outcome.",
+                                          {{"outcome", "ok"}})),
+        heartbeats_failed_(metrics.AddCounter("overdue_heartbeats_total",
+                                              "Heartbeats sent to heartbeat_url, by outcome.",
+                                              {{"outcome", "failed"}})),
+        heartbeats_withheld_(metrics.AddCounter("overdue_heartbeats_total",
+                                                "Heartbeats sent to heartbeat_url, by outcome.",
+                                                {{"outcome", "withheld"}})) {
+    metrics.AddGaugeFunction("overdue_auditor_healthy",
+                             "1 while the engine, escalations and notifier make progress.", {},
+                             [this] { return Healthy() ? 1.0 : 0.0; });
+  }
+  ~Auditor() { Stop(); }
+
+  void Start() {
+    heartbeat_transport_.Start();
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void Stop() {
+    {
+      base::MutexLock lock(&mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    wake_.SignalAll();
+    if (thread_.joinable()) thread_.join();
+    heartbeat_transport_.Stop();
+  }
+
+  bool Healthy() const { return Problem().empty(); }
+
+  // What is stalled, or "" when everything makes progress.
+  std::string Problem() const {
+    const base::TimePoint now = clock_.Now();
+    if (now - base::FromMicros(last_tick_us_.load()) > kMaxTickAge) {
+      return "the deadline ticker has not run for over 2 s";
+    }
+    if (!journal_.healthy()) return "the store does not accept commits";
+    const base::TimePoint step = desk_.NextDue();
+    if (step != base::kNever && now - step > kMaxEscalationLag) {
+      return "an escalation step is overdue and has not fired";
+    }
+    const base::TimePoint outbox = notifier_.OldestDue();
+    if (outbox != base::kNever && now - outbox > kMaxOutboxLag) {
+      return "the outbox is not draining";
+    }
+    return "";
+  }
+
+ private:
+  static notify::TransportOptions HeartbeatTransportOptions(const Config& config) {
+    notify::TransportOptions o;
+    o.allow_private = true;  // the operator chose this URL: another overdue may be local
+    o.timeout = std::min<base::Duration>(config.heartbeat_interval, std::chrono::seconds(10));
+    o.max_parallel = 1;
+    return o;
+  }
+
+  void Loop() {
+    base::SteadyPoint last_beat{};
+    std::string last_problem;
+    base::MutexLock lock(&mu_);
+    while (!stop_) {
+      wake_.WaitFor(&mu_, kAuditInterval);
+      if (stop_) break;
+      const std::string problem = Problem();
+      if (problem != last_problem) {
+        if (problem.empty()) {
+          spdlog::info("auditor: healthy again");
+        } else {
+          spdlog::error("auditor: {}: withholding the heartbeat", problem);
+        }
+        last_problem = problem;
+      }
+      if (config_.heartbeat_url.empty()) continue;
+      const base::SteadyPoint now = std::chrono::steady_clock::now();
+      if (last_beat != base::SteadyPoint{} && now - last_beat < config_.heartbeat_interval) {
+        continue;
+      }
+      last_beat = now;
+      if (!problem.empty()) {
+        heartbeats_withheld_.Inc();
+        continue;
+      }
+      notify::HttpDelivery beat;
+      beat.method = "GET";
+      beat.url = config_.heartbeat_url;
+      beat.headers.emplace_back("User-Agent", "overdue-heartbeat");
+      heartbeat_transport_.Send(std::move(beat), [this](notify::Outcome o) {
+        if (o.ok) {
+          heartbeats_ok_.Inc();
+        } else {
+          heartbeats_failed_.Inc();
+          spdlog::warn("heartbeat to {} failed: {} {}", config_.heartbeat_url,
+                       notify::FailureReasonName(o.reason), o.detail);
+        }
+      });
+    }
+  }
+
+  const base::Clock& clock_;
+  const Config& config_;
+  journal::Journal& journal_;
+  incident::Desk& desk_;
+  notify::Notifier& notifier_;
+  std::atomic<int64_t>& last_tick_us_;
+  notify::Transport heartbeat_transport_;
+  base::Counter& heartbeats_ok_;
+  base::Counter& heartbeats_failed_;
+  base::Counter& heartbeats_withheld_;
+  base::Mutex mu_;
+  base::CondVar wake_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int Init(const Config& config, bool json) {
@@ -332,6 +533,24 @@ int Serve(const Config& config) {
   engine::EngineOptions eo;
   engine::Engine engine(clock, recorder, eo);
 
+  // Notifications: the desk turns committed state changes into incidents and outbox rows (in
+  // the same transaction, as the journal's commit hook); the notifier delivers them.
+  notify::TransportOptions to;
+  to.timeout = config.notify_timeout;
+  to.allow_private = config.allow_private_targets;
+  notify::Transport transport(to);
+  notify::NotifierOptions no;
+  no.max_attempts = config.notify_max_attempts;
+  no.retry_delay = config.notify_retry_delay;
+  std::unique_ptr<incident::Desk> desk;  // declared before the notifier, which looks channels up
+  notify::Notifier notifier(
+      clock, transport, no, [&desk](const base::Uuid& id) { return desk->FindChannel(id); },
+      [&journal](std::vector<store::Mutation>&& m) { journal.Submit(std::move(m), {}); }, &metrics);
+  desk = std::make_unique<incident::Desk>(
+      clock, store, incident::DeskOptions{}, [&journal] { journal.Submit({}, {}); },
+      [&notifier](std::vector<model::Notification> n) { notifier.Enqueue(std::move(n)); });
+  journal.SetCommitHook(desk.get());
+
   auto& lag = metrics.AddHistogram(
       "overdue_detection_lag_seconds",
       "Time from a deadline to the engine acting on it (startup catch-up included).",
@@ -392,6 +611,27 @@ int Serve(const Config& config) {
     spdlog::error("config: {}", st.error().message);
     return 2;
   }
+  if (auto st = SyncConfigNotifications(config, store, clock); !st.ok()) {
+    spdlog::error("config: {}", st.error().message);
+    return 2;
+  }
+  if (auto st = desk->Load(); !st.ok()) {
+    spdlog::error("cannot load incidents: {}", st.error().message);
+    return 1;
+  }
+  auto pending = store.LoadPendingNotifications();
+  if (!pending.ok()) {
+    spdlog::error("cannot load the outbox: {}", pending.error().message);
+    return 1;
+  }
+  if (!pending.value().empty()) {
+    spdlog::info("resuming {} undelivered notifications", pending.value().size());
+  }
+  notifier.Enqueue(std::move(pending.value()));
+  metrics.AddGaugeFunction("overdue_incidents_open", "Incidents open or acknowledged.", {},
+                           [&desk] { return static_cast<double>(desk->active_incidents()); });
+  metrics.AddGaugeFunction("overdue_outbox_pending", "Notifications not delivered yet.", {},
+                           [&notifier] { return static_cast<double>(notifier.pending()); });
   spdlog::info("loaded {} watches in {} ms{}", engine.size(),
                std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - load_start)
@@ -401,38 +641,41 @@ int Serve(const Config& config) {
   KeyRefresher key_refresher(store, keys, engine);
   // Deadlines that passed while we were not running fire on the first tick, marked late.
   engine.SetLateBefore(started_at);
+  auto secret = LoadOrCreateSecret(config.data_dir);
+  if (!secret.ok()) {
+    spdlog::error("{}", secret.error().message);
+    return 1;
+  }
   journal.Start();
+  transport.Start();
 
   std::atomic<bool> ticking{true};
   std::atomic<int64_t> last_tick_us{base::ToMicros(clock.Now())};
   std::thread ticker([&] {
     while (ticking.load()) {
       engine.Tick();
+      desk->Tick();
+      notifier.Tick();
       last_tick_us.store(base::ToMicros(clock.Now()));
       std::this_thread::sleep_for(eo.tick);
     }
   });
 
   std::atomic<bool> ready{false};
-  auto secret = LoadOrCreateSecret(config.data_dir);
-  if (!secret.ok()) {
-    spdlog::error("{}", secret.error().message);
-    ticking.store(false);
-    ticker.join();
-    return 1;
-  }
+  Auditor auditor(clock, config, journal, *desk, notifier, last_tick_us, metrics);
   api::Api api_handler(
       api::ApiDeps{engine, store, keys, metrics, clock,
                    [&] {
-                     // Ready: loaded, listening, the store takes commits, deadlines ticking.
-                     const int64_t since_tick = base::ToMicros(clock.Now()) - last_tick_us.load();
-                     return ready.load() && journal.healthy() && since_tick < 1'000'000;
+                     // Ready: loaded, listening, the store takes commits, deadlines ticking,
+                     // escalations firing and the outbox draining (the auditor).
+                     return ready.load() && auditor.Healthy();
                    },
                    [&journal](std::vector<store::Mutation>&& m, engine::Done done) {
                      journal.Submit(std::move(m), std::move(done));
-                   }},
+                   },
+                   desk.get()},
       api::ApiOptions{"", config.ping_body_limit, config.min_period, config.check_limit,
-                      config.history_limit, secret.value()});
+                      config.history_limit, secret.value(), config.ack_link_ttl});
 
   http::ServerOptions ho;
   ho.threads = config.threads;
@@ -451,11 +694,17 @@ int Serve(const Config& config) {
                   port.error().message);
     ticking.store(false);
     ticker.join();
+    notifier.Stop();
+    transport.Stop();
+    journal.Stop();  // before the desk (its commit hook) goes
     return 1;
   }
   api_handler.SetPublicUrl(PublicUrl(config, port.value()));
+  desk->SetLinks(PublicUrl(config, port.value()),
+                 [&api_handler](int64_t id) { return api_handler.AckUrl(id); });
   http_server.Start();
   ready.store(true);
+  auditor.Start();
 
   const std::string url = "http://" + config.listen_host + ":" + std::to_string(port.value());
   std::printf("overdue listening on %s\n", url.c_str());
@@ -485,8 +734,12 @@ int Serve(const Config& config) {
   // Order matters: stop taking requests and let in-flight ones get their commit (the journal
   // is still running), then stop the deadlines, then flush the journal.
   http_server.Stop();
+  auditor.Stop();
   ticking.store(false);
   ticker.join();
+  // Attempts cut short here stay pending in the store and are resumed at the next start.
+  notifier.Stop();
+  transport.Stop();
   journal.Stop();
   spdlog::info("stopped cleanly");
   return 0;

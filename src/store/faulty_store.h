@@ -1,6 +1,7 @@
 // FaultyStore: a Store that forwards to another and fails or slows down on command, for
 // testing the journal and the server against a failing disk through the production seam.
-// Controls may be called from any thread while the store is in use.
+// Controls may be called from any thread while the store is in use. Only Apply fails or
+// slows down; every read forwards unchanged.
 #pragma once
 
 #include <atomic>
@@ -55,6 +56,34 @@ class FaultyStore final : public Store {
   }
   Result<std::optional<std::string>> GetMeta(const std::string& key) override {
     return inner_.GetMeta(key);
+  }
+  Result<std::vector<model::Channel>> LoadChannels() override { return inner_.LoadChannels(); }
+  Result<std::vector<model::Policy>> LoadPolicies() override { return inner_.LoadPolicies(); }
+  Result<std::vector<model::Silence>> LoadSilences() override { return inner_.LoadSilences(); }
+  Result<std::vector<model::Incident>> LoadActiveIncidents() override {
+    return inner_.LoadActiveIncidents();
+  }
+  Result<std::vector<model::Notification>> LoadPendingNotifications() override {
+    return inner_.LoadPendingNotifications();
+  }
+  Result<std::optional<model::Incident>> GetIncident(int64_t id) override {
+    return inner_.GetIncident(id);
+  }
+  Result<std::vector<model::Incident>> ListIncidents(const IncidentFilter& filter) override {
+    return inner_.ListIncidents(filter);
+  }
+  Result<std::vector<model::TimelineEntry>> ListTimeline(int64_t incident_id) override {
+    return inner_.ListTimeline(incident_id);
+  }
+  Result<std::vector<model::Notification>> ListNotifications(
+      const NotificationFilter& filter) override {
+    return inner_.ListNotifications(filter);
+  }
+  Result<std::vector<Attempt>> ListAttempts(int64_t notification_id) override {
+    return inner_.ListAttempts(notification_id);
+  }
+  Result<std::pair<int64_t, int64_t>> MaxIncidentAndNotificationIds() override {
+    return inner_.MaxIncidentAndNotificationIds();
   }
 
  private:

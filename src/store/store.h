@@ -21,6 +21,7 @@
 #include "base/uuid.h"
 #include "model/check_in.h"
 #include "model/flip.h"
+#include "model/incident.h"
 #include "model/watch.h"
 
 namespace overdue::store {
@@ -80,8 +81,75 @@ struct SetMeta {
   std::string key;
   std::string value;
 };
-using Mutation = std::variant<UpsertProject, InsertApiKey, DeleteApiKey, UpsertWatch, UpdateRuntime,
-                              DeleteWatch, InsertCheckIn, InsertFlip, SetMeta>;
+// Incidents, escalation and notifications (schema v3).
+struct UpsertChannel {
+  model::Channel channel;
+};
+struct DeleteChannel {
+  Uuid channel_id;
+};
+struct UpsertPolicy {
+  model::Policy policy;
+};
+struct DeletePolicy {
+  Uuid policy_id;
+};
+struct UpsertSilence {
+  model::Silence silence;
+};
+struct DeleteSilence {
+  Uuid silence_id;
+};
+struct UpsertIncident {
+  model::Incident incident;
+};  // insert, or replace every field of the incident with this id
+struct AppendTimeline {
+  model::TimelineEntry entry;
+};
+struct UpsertNotification {
+  model::Notification notification;
+};  // the outbox row: insert, or replace its status/attempts/next_attempt_at/...
+struct InsertAttempt {
+  int64_t notification_id = 0;
+  TimePoint at{};
+  bool ok = false;
+  std::string reason;  // notify::FailureReasonName, "" when ok
+  int code = 0;
+  std::string detail;
+  base::Duration duration{0};
+};
+using Mutation =
+    std::variant<UpsertProject, InsertApiKey, DeleteApiKey, UpsertWatch, UpdateRuntime, DeleteWatch,
+                 InsertCheckIn, InsertFlip, SetMeta, UpsertChannel, DeleteChannel, UpsertPolicy,
+                 DeletePolicy, UpsertSilence, DeleteSilence, UpsertIncident, AppendTimeline,
+                 UpsertNotification, InsertAttempt>;
+
+struct IncidentFilter {
+  int64_t project_id = 0;
+  std::vector<model::IncidentState> states;  // empty: any
+  std::optional<Uuid> watch_id;
+  std::string cause;      // "" : any
+  TimePoint since{};      // opened at or after
+  int64_t before_id = 0;  // paging: ids below this (0: no bound)
+  size_t limit = 100;
+};
+
+struct NotificationFilter {
+  int64_t project_id = 0;
+  std::vector<model::NotificationStatus> statuses;  // empty: any
+  int64_t incident_id = 0;                          // 0: any
+  size_t limit = 100;
+};
+
+struct Attempt {
+  int64_t notification_id = 0;
+  TimePoint at{};
+  bool ok = false;
+  std::string reason;
+  int code = 0;
+  std::string detail;
+  base::Duration duration{0};
+};
 
 class Store {
  public:
@@ -117,6 +185,25 @@ class Store {
   // deadlines that passed while the process was down).
   // Written through the SetMeta mutation.
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
+
+  // Incidents, escalation and notifications. Lists are ordered by creation (channels,
+  // policies by name then id; silences by starts), newest incident first.
+  virtual Result<std::vector<model::Channel>> LoadChannels() = 0;  // every project
+  virtual Result<std::vector<model::Policy>> LoadPolicies() = 0;   // every project
+  virtual Result<std::vector<model::Silence>> LoadSilences() = 0;  // every project
+  // Incidents not resolved, every project (start-up: escalation timers are rebuilt).
+  virtual Result<std::vector<model::Incident>> LoadActiveIncidents() = 0;
+  // Notifications still pending, every project (start-up: the notifier resumes them).
+  virtual Result<std::vector<model::Notification>> LoadPendingNotifications() = 0;
+  virtual Result<std::optional<model::Incident>> GetIncident(int64_t id) = 0;
+  virtual Result<std::vector<model::Incident>> ListIncidents(const IncidentFilter& filter) = 0;
+  // Oldest first.
+  virtual Result<std::vector<model::TimelineEntry>> ListTimeline(int64_t incident_id) = 0;
+  virtual Result<std::vector<model::Notification>> ListNotifications(
+      const NotificationFilter& filter) = 0;                                       // newest first
+  virtual Result<std::vector<Attempt>> ListAttempts(int64_t notification_id) = 0;  // oldest first
+  // The highest incident and notification ids ever used (0 when none): ids continue from here.
+  virtual Result<std::pair<int64_t, int64_t>> MaxIncidentAndNotificationIds() = 0;
 };
 
 }  // namespace overdue::store

@@ -11,14 +11,21 @@
   have been seen, except 503 (a failing store, which the durability tests inject).
 - Request bodies the server accepts must validate against the spec's request schemas, and
   bad bodies the spec can express as invalid must be invalid per the spec too.
+- The incidents API (channels, policies, silences, incidents, notifications) and the /ack
+  pages are exercised the same way: a check's failure signal opens a real incident, which is
+  acknowledged (by link and by API), un-acknowledged, annotated and resolved; the /ack
+  tokens are signed with the test server's own secret (<data dir>/secret.key).
 
 The test collects every mismatch and fails once, listing them all.
 """
+import hashlib
+import hmac
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 import unittest
 import uuid
 
@@ -27,7 +34,7 @@ import jsonschema
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "system"))
 sys.path.insert(0, HERE)
-from harness import BIN, Server  # noqa: E402
+from harness import BIN, Server, wait_for  # noqa: E402
 from openapi_check import Spec  # noqa: E402
 
 # Statuses that need a failing store to appear (durability tests inject those faults).
@@ -208,7 +215,9 @@ class ServerConformsToSpecTest(unittest.TestCase):
         steps = [self.step_ping_urls, self.step_list_and_create, self.step_single_check,
                  self.step_unique_key, self.step_pause_resume, self.step_pings, self.step_flips,
                  self.step_channels_badges_status, self.step_badges, self.step_v1,
-                 self.step_operations, self.step_cors, self.step_check_limit]
+                 self.step_v1_channels, self.step_v1_policies, self.step_v1_silences,
+                 self.step_v1_incidents, self.step_v1_methods, self.step_operations,
+                 self.step_cors, self.step_check_limit]
         for step in steps:
             try:
                 step()
@@ -515,6 +524,486 @@ class ServerConformsToSpecTest(unittest.TestCase):
                                      expect=200)
             if isinstance(theirs, dict):
                 self.call("POST", "/api/v1/import", theirs, expect=403)
+
+    # ---- the incidents API (/api/v1) and the /ack pages -------------------------------------
+
+    def expect_field(self, label, obj, field, want):
+        """A contract check beyond the schema: obj[field] == want."""
+        got = obj.get(field) if isinstance(obj, dict) else None
+        if got != want:
+            self.note(f"{label}: {field} is {got!r}, the contract says {want!r}")
+
+    def step_v1_channels(self):
+        hook = {"url": "http://127.0.0.1:9/hook"}
+        s, ch, _ = self.call("POST", "/api/v1/channels",
+                             {"name": "hook", "kind": "webhook", "config": hook},
+                             expect=201, body_is_valid=True)
+        if s != 201:
+            raise AssertionError(f"cannot create a channel: {s} {ch}")
+        self.channel = ch["id"]
+        cid = ch["id"]
+        self.expect_field("created webhook channel", ch, "kind", "webhook")
+        secret = ch.get("config", {}).get("secret")
+        if not isinstance(secret, str) or len(secret) < 16:
+            self.note(f"created webhook channel: no generated secret in config: {ch}")
+
+        # Every documented field of a webhook, then one channel of each other kind (created,
+        # read back and deleted: their deliveries must never run).
+        full = {"url": "https://example.com/hook", "method": "put",
+                "headers": {"X-Team": "ops"}, "secret": "s" * 20,
+                "body": '{"event": "{{event}}"}',
+                "template": {"subject": "{{event}}", "body": "down"}}
+        others = [
+            ("webhook", full),
+            ("email", {"to": ["ops@example.com"], "from": "overdue@example.com",
+                       "smtp_url": "smtp://mail.example.com:587", "starttls": True,
+                       "username": "u", "password": "p"}),
+            ("email", {"to": "a@example.com, b@example.com", "from": "o@example.com",
+                       "smtp_url": "smtps://mail.example.com"}),
+            ("slack", {"url": "https://hooks.slack.com/services/T0/B0/X"}),
+            ("mattermost", {"url": "https://chat.example.com/hooks/x"}),
+            ("discord", {"url": "https://discord.com/api/webhooks/1/x"}),
+            ("teams", {"url": "https://example.webhook.office.com/x"}),
+            ("ntfy", {"topic": "overdue-test", "priority": 5, "token": "tk_abc"}),
+            ("telegram", {"bot_token": "123456:ABC-DEF", "chat_id": 42}),
+            ("telegram", {"bot_token": "123456:ABC-DEF", "chat_id": "@ops"}),
+            ("pushover", {"user_key": "u1", "app_token": "a1", "priority": -2}),
+            ("sms", {"account_sid": "AC1", "auth_token": "tok", "from": "+15550001111",
+                     "to": "+15552223333"}),
+            ("voice", {"account_sid": "AC1", "auth_token": "tok", "from": "overdue",
+                       "to": "+15552223333", "base_url": "https://twilio.example.com"}),
+            ("command", {"command": "true", "timeout_seconds": 5}),
+        ]
+        for kind, config in others:
+            s, made, _ = self.call("POST", "/api/v1/channels", {"kind": kind, "config": config},
+                                   expect=201, body_is_valid=True)
+            if s == 201:
+                self.expect_field(f"created {kind} channel", made, "name", kind)
+                self.call("GET", f"/api/v1/channels/{made['id']}", key="ro", expect=200)
+                self.call("DELETE", f"/api/v1/channels/{made['id']}", expect=200)
+
+        s, listing, _ = self.call("GET", "/api/v1/channels", expect=200)
+        if isinstance(listing, dict) and cid not in [c["id"] for c in listing["channels"]]:
+            self.note("GET /api/v1/channels: the created channel is not listed")
+        s, listing, _ = self.call("GET", "/api/v1/channels", key="ro", expect=200)
+        s, one, _ = self.call("GET", f"/api/v1/channels/{cid}", expect=200)
+        if isinstance(one, dict) and one.get("config", {}).get("secret") != secret:
+            self.note("GET channel (read-write key): the secret differs from the created one")
+        s, one, _ = self.call("GET", f"/api/v1/channels/{cid}", key="ro", expect=200)
+        if isinstance(one, dict) and one.get("config", {}).get("secret") != "********":
+            self.note(f"GET channel (read-only key): secret not masked: {one.get('config')}")
+        self.call("GET", "/api/v1/channels", key=None, expect=401)
+        self.call("GET", f"/api/v1/channels/{cid}", key=None, expect=401)
+        self.call("GET", f"/api/v1/channels/{uuid.uuid4()}", expect=404)
+
+        # PUT: create with an id, replace, bad body.
+        pid = str(uuid.uuid4())
+        self.call("PUT", f"/api/v1/channels/{pid}", {"name": "put", "kind": "slack",
+                  "config": {"url": "https://hooks.slack.com/services/x"}}, expect=201,
+                  body_is_valid=True)
+        s, put, _ = self.call("PUT", f"/api/v1/channels/{pid}", {"name": "renamed",
+                              "kind": "webhook", "config": hook}, expect=200,
+                              body_is_valid=True)
+        self.expect_field("replaced channel", put, "name", "renamed")
+        self.call("PUT", f"/api/v1/channels/{pid}", {"kind": "webhook"}, expect=400,
+                  body_is_valid=False)
+        self.call("PUT", f"/api/v1/channels/{pid}", {"name": "x"}, key="ro", expect=401)
+        self.call("PUT", f"/api/v1/channels/{pid}", {"name": "x"}, key=None, expect=401)
+        self.call("DELETE", f"/api/v1/channels/{pid}", expect=200)
+        self.call("DELETE", f"/api/v1/channels/{pid}", expect=404)
+        self.call("DELETE", f"/api/v1/channels/{cid}", key="ro", expect=401)
+        self.call("DELETE", f"/api/v1/channels/{cid}", key=None, expect=401)
+
+        # Test message.
+        self.call("POST", f"/api/v1/channels/{cid}/test", expect=202)
+        self.call("POST", f"/api/v1/channels/{cid}/test", {"api_key": self.rw}, key=None,
+                  expect=202, body_is_valid=True)
+        self.call("POST", f"/api/v1/channels/{uuid.uuid4()}/test", expect=404)
+        self.call("POST", f"/api/v1/channels/{cid}/test", raw="{", expect=400)
+        self.call("POST", f"/api/v1/channels/{cid}/test", key="ro", expect=401)
+        self.call("POST", f"/api/v1/channels/{cid}/test", key=None, expect=401)
+
+        bad = [  # (body, the spec's request schema can express the rule)
+            ({"name": "x", "kind": "pager", "config": {}}, True),
+            ({"name": "x", "kind": "webhook"}, True),
+            ({"kind": "webhook", "config": {}}, True),
+            ({"kind": "webhook", "config": {"url": "ftp://example.com/x"}}, True),
+            ({"kind": "webhook", "config": {"url": "http://example.com", "bogus": 1}}, True),
+            ({"kind": "webhook", "config": {"url": "http://example.com", "secret": "short"}},
+             True),
+            ({"kind": "webhook", "config": {"url": "http://example.com", "method": "DELETE"}},
+             True),
+            ({"kind": "webhook", "config": hook, "colour": "red"}, True),
+            ({"kind": "webhook", "config": "http://example.com"}, True),
+            ({"name": 5, "kind": "webhook", "config": hook}, True),
+            ({"name": "n" * 201, "kind": "webhook", "config": hook}, True),
+            ({"kind": "ntfy", "config": {"topic": "bad topic!"}}, True),
+            ({"kind": "sms", "config": {"account_sid": "AC1", "auth_token": "t",
+                                        "from": "+15550001111", "to": "5552223333"}}, True),
+            ({"kind": "command", "config": {"command": "true", "timeout_seconds": 301}}, True),
+            ({"kind": "email", "config": {"to": [], "from": "o@example.com",
+                                          "smtp_url": "smtp://mail.example.com"}}, True),
+            ({"kind": "webhook", "config": {"url": "http://example.com",
+                                            "headers": {"Idempotency-Key": "x"}}}, None),
+            ({"kind": "webhook", "config": {"url": "http://example.com",
+                                            "template": {"body": "{{#watch}}"}}}, None),
+        ]
+        for body, expressible in bad:
+            self.call("POST", "/api/v1/channels", body, expect=400,
+                      body_is_valid=False if expressible else None)
+        self.call("POST", "/api/v1/channels", raw="{not json", expect=400)
+        self.call("POST", "/api/v1/channels", raw="[1, 2]", expect=400)
+        self.call("POST", "/api/v1/channels", {"kind": "webhook", "config": hook}, key="ro",
+                  expect=401)
+        self.call("POST", "/api/v1/channels", {"kind": "webhook", "config": hook}, key=None,
+                  expect=401)
+
+        if self.other:
+            k = self.other["api_key"]
+            s, theirs, _ = self.call("POST", "/api/v1/channels",
+                                     {"kind": "webhook", "config": hook}, key=k, expect=201)
+            if s == 201:
+                f = theirs["id"]
+                self.foreign_channel = f
+                self.call("GET", f"/api/v1/channels/{f}", expect=404)
+                self.call("PUT", f"/api/v1/channels/{f}", {"kind": "webhook", "config": hook},
+                          expect=404, body_is_valid=True)
+                self.call("DELETE", f"/api/v1/channels/{f}", expect=404)
+                self.call("POST", f"/api/v1/channels/{f}/test", expect=404)
+
+    def step_v1_policies(self):
+        cid = self.channel
+        # The check whose failure opens the incident; the policy names it.
+        s, w, _ = self.call("POST", "/api/v3/checks/", {"name": "incident-watch",
+                            "tags": "incident", "timeout": 3600, "grace": 3600}, expect=201)
+        self.incident_watch = w["uuid"]
+        full = {"name": "ops", "default": False, "watches": [self.incident_watch],
+                "tags": ["incident"], "steps": [{"channels": [cid], "wait": 60},
+                                                {"channels": [cid.upper()], "wait": 120}],
+                "repeat": 2, "remind_every": 3600, "ack_timeout": 1800,
+                "alert_after_failures": 1, "late_channels": [cid]}
+        s, p, _ = self.call("POST", "/api/v1/policies", full, expect=201, body_is_valid=True)
+        if s != 201:
+            raise AssertionError(f"cannot create a policy: {s} {p}")
+        self.policy = p["id"]
+        for field in ("name", "repeat", "remind_every", "ack_timeout", "tags"):
+            self.expect_field("created policy", p, field, full[field])
+        s, minimal, _ = self.call("POST", "/api/v1/policies",
+                                  {"name": "minimal", "steps": [{"channels": [cid]}],
+                                   "watches": None, "repeat": None},
+                                  expect=201, body_is_valid=True)
+        if s == 201:
+            self.expect_field("policy with defaults", minimal, "repeat", 1)
+            self.expect_field("policy with defaults", minimal, "default", False)
+            self.expect_field("policy with defaults", minimal, "steps",
+                              [{"channels": [cid], "wait": 600}])
+            self.call("DELETE", f"/api/v1/policies/{minimal['id']}", expect=200)
+            self.call("DELETE", f"/api/v1/policies/{minimal['id']}", expect=404)
+
+        self.call("GET", "/api/v1/policies", expect=200)
+        self.call("GET", "/api/v1/policies", key="ro", expect=200)
+        self.call("GET", "/api/v1/policies", key=None, expect=401)
+        self.call("GET", f"/api/v1/policies/{self.policy}", expect=200)
+        self.call("GET", f"/api/v1/policies/{self.policy}", key="ro", expect=200)
+        self.call("GET", f"/api/v1/policies/{self.policy}", key=None, expect=401)
+        self.call("GET", f"/api/v1/policies/{uuid.uuid4()}", expect=404)
+
+        pid = str(uuid.uuid4())
+        body = {"name": "put", "default": True, "steps": [{"channels": [cid], "wait": 30}]}
+        self.call("PUT", f"/api/v1/policies/{pid}", body, expect=201, body_is_valid=True)
+        self.call("PUT", f"/api/v1/policies/{pid}", dict(body, name="put again"), expect=200,
+                  body_is_valid=True)
+        self.call("PUT", f"/api/v1/policies/{pid}", {"name": "put"}, expect=400,
+                  body_is_valid=False)
+        self.call("PUT", f"/api/v1/policies/{pid}", body, key="ro", expect=401)
+        self.call("PUT", f"/api/v1/policies/{pid}", body, key=None, expect=401)
+        self.call("DELETE", f"/api/v1/policies/{pid}", key="ro", expect=401)
+        self.call("DELETE", f"/api/v1/policies/{pid}", key=None, expect=401)
+        self.call("DELETE", f"/api/v1/policies/{pid}", expect=200)
+
+        # A channel a policy uses cannot be deleted.
+        self.call("DELETE", f"/api/v1/channels/{cid}", expect=409)
+
+        step = {"channels": [cid]}
+        bad = [
+            ({"name": "x"}, True),
+            ({"name": "x", "steps": []}, True),
+            ({"name": "x", "steps": [{"channels": []}]}, True),
+            ({"name": "x", "steps": [{"channels": [cid], "wait": 0}]}, True),
+            ({"name": "x", "steps": [{"channels": [cid], "wait": "60"}]}, True),
+            ({"name": "x", "steps": [{"channels": [cid], "delay": 5}]}, True),
+            ({"name": "x", "steps": [{"channels": ["nope"]}]}, True),
+            ({"name": "x", "steps": [step] * 101}, True),
+            ({"steps": [step]}, True),
+            ({"name": "", "steps": [step]}, True),
+            ({"name": "x", "steps": [step], "repeat": 0}, True),
+            ({"name": "x", "steps": [step], "repeat": 101}, True),
+            ({"name": "x", "steps": [step], "remind_every": -1}, True),
+            ({"name": "x", "steps": [step], "ack_timeout": 31622401}, True),
+            ({"name": "x", "steps": [step], "alert_after_failures": 0}, True),
+            ({"name": "x", "steps": [step], "default": "yes"}, True),
+            ({"name": "x", "steps": [step], "tags": ["a b"]}, True),
+            ({"name": "x", "steps": [step], "tags": "web"}, True),
+            ({"name": "x", "steps": [step], "watches": ["nope"]}, True),
+            ({"name": "x", "steps": [step], "escalate": True}, True),
+            ({"name": "x", "steps": [{"channels": [str(uuid.uuid4())]}]}, None),
+            ({"name": "x", "steps": [step], "late_channels": [str(uuid.uuid4())]}, None),
+        ]
+        if getattr(self, "foreign_channel", None):
+            bad.append(({"name": "x", "steps": [{"channels": [self.foreign_channel]}]}, None))
+        for body, expressible in bad:
+            self.call("POST", "/api/v1/policies", body, expect=400,
+                      body_is_valid=False if expressible else None)
+        self.call("POST", "/api/v1/policies", raw="{", expect=400)
+        self.call("POST", "/api/v1/policies", {"name": "x", "steps": [step]}, key="ro",
+                  expect=401)
+        self.call("POST", "/api/v1/policies", {"name": "x", "steps": [step]}, key=None,
+                  expect=401)
+
+        if self.other:
+            k = self.other["api_key"]
+            hook = {"url": "http://127.0.0.1:9/hook"}
+            s, ch, _ = self.call("POST", "/api/v1/channels", {"kind": "webhook", "config": hook},
+                                 key=k, expect=201)
+            if s == 201:
+                s, theirs, _ = self.call("POST", "/api/v1/policies",
+                                         {"name": "theirs", "steps": [{"channels": [ch["id"]]}]},
+                                         key=k, expect=201, body_is_valid=True)
+                if s == 201:
+                    f = theirs["id"]
+                    self.call("GET", f"/api/v1/policies/{f}", expect=404)
+                    self.call("PUT", f"/api/v1/policies/{f}", {"name": "mine", "steps": [step]},
+                              expect=404, body_is_valid=True)
+                    self.call("DELETE", f"/api/v1/policies/{f}", expect=404)
+
+    def step_v1_silences(self):
+        alpha = self.alpha["uuid"]
+        s, sil, _ = self.call("POST", "/api/v1/silences",
+                              {"tag": "maint", "duration": 3600, "reason": "window"},
+                              expect=201, body_is_valid=True)
+        if s != 201:
+            raise AssertionError(f"cannot create a silence: {s} {sil}")
+        sid = sil["id"]
+        self.expect_field("tag silence", sil, "watch", None)
+        self.expect_field("tag silence", sil, "tag", "maint")
+        s, ws, _ = self.call("POST", "/api/v1/silences",
+                             {"watch": alpha.upper(), "starts": "2030-01-01T00:00:00Z",
+                              "ends": "2030-01-01T02:00:00.5+01:00", "reason": None},
+                             expect=201, body_is_valid=True)
+        if s == 201:
+            self.expect_field("watch silence", ws, "watch", alpha)
+            self.expect_field("watch silence", ws, "ends", "2030-01-01T01:00:00.500000+00:00")
+        # The whole project, in the future (it must not hold this test's notifications).
+        self.call("POST", "/api/v1/silences", {"starts": "2030-02-01T00:00:00Z",
+                  "duration": 60, "tag": None, "watch": None, "ends": None}, expect=201,
+                  body_is_valid=True)
+        self.call("POST", "/api/v1/silences", {"api_key": self.rw, "duration": 1,
+                  "starts": "2030-03-01 00:00:00+00:00"}, key=None, expect=201,
+                  body_is_valid=True)
+
+        s, listing, _ = self.call("GET", "/api/v1/silences", expect=200)
+        if isinstance(listing, dict) and sid not in [x["id"] for x in listing["silences"]]:
+            self.note("GET /api/v1/silences: the created silence is not listed")
+        self.call("GET", "/api/v1/silences", key="ro", expect=200)
+        self.call("GET", "/api/v1/silences", key=None, expect=401)
+        self.call("GET", f"/api/v1/silences/{sid}", expect=200)
+        self.call("GET", f"/api/v1/silences/{sid}", key="ro", expect=200)
+        self.call("GET", f"/api/v1/silences/{sid}", key=None, expect=401)
+        self.call("GET", f"/api/v1/silences/{uuid.uuid4()}", expect=404)
+
+        bad = [
+            ({"reason": "no end"}, True),
+            ({}, True),
+            ({"tag": "x", "ends": "tomorrow"}, True),
+            ({"tag": "x", "ends": "2030-01-01T00:00:00"}, True),  # no offset
+            ({"watch": alpha, "tag": "x", "duration": 60}, True),
+            ({"duration": 60, "ends": "2030-01-01T00:00:00Z"}, True),
+            ({"duration": 0}, True),
+            ({"duration": 31622401}, True),
+            ({"duration": "60"}, True),
+            ({"duration": 60, "colour": 1}, True),
+            ({"watch": "nope", "duration": 60}, True),
+            ({"tag": 5, "duration": 60}, True),
+            ({"ends": "2020-01-01T00:00:00Z"}, None),  # before starts (now)
+            ({"watch": str(uuid.uuid4()), "duration": 60}, None),  # no such check
+        ]
+        for body, expressible in bad:
+            self.call("POST", "/api/v1/silences", body, expect=400,
+                      body_is_valid=False if expressible else None)
+        self.call("POST", "/api/v1/silences", raw="{", expect=400)
+        self.call("POST", "/api/v1/silences", {"duration": 60}, key="ro", expect=401)
+        self.call("POST", "/api/v1/silences", {"duration": 60}, key=None, expect=401)
+
+        self.call("DELETE", f"/api/v1/silences/{sid}", key="ro", expect=401)
+        self.call("DELETE", f"/api/v1/silences/{sid}", key=None, expect=401)
+        self.call("DELETE", f"/api/v1/silences/{sid}", expect=200)
+        self.call("DELETE", f"/api/v1/silences/{sid}", expect=404)
+        self.call("GET", f"/api/v1/silences/{sid}", expect=404)
+        if self.other:
+            k = self.other["api_key"]
+            s, theirs, _ = self.call("POST", "/api/v1/silences", {"duration": 60}, key=k,
+                                     expect=201)
+            if s == 201:
+                self.call("GET", f"/api/v1/silences/{theirs['id']}", expect=404)
+                self.call("DELETE", f"/api/v1/silences/{theirs['id']}", expect=404)
+            # The other project never had an incident.
+            s, empty, _ = self.call("GET", "/api/v1/incidents", key=k, expect=200)
+            if isinstance(empty, dict) and empty.get("incidents") != []:
+                self.note(f"GET /api/v1/incidents (project without incidents): {empty}")
+
+    def ack_token(self, incident_id, expires):
+        """An /ack token as the server signs it (api/ack_link.cc), with its secret."""
+        with open(os.path.join(self.server.data_dir, "secret.key")) as f:
+            secret = f.readline().strip()
+        sig = hmac.new(secret.encode(), f"ack:{incident_id}:{expires}".encode(),
+                       hashlib.sha256).hexdigest()[:32]
+        return f"{incident_id}.{expires}.{sig}"
+
+    def step_v1_incidents(self):
+        w = self.incident_watch
+        self.call("GET", f"/ping/{w}/fail", key=None, expect=200)
+
+        def opened():
+            s, body, _ = self.call("GET", f"/api/v1/incidents?state=active&watch={w}",
+                                   expect=200)
+            return body["incidents"] if isinstance(body, dict) and body["incidents"] else None
+        incidents = wait_for(opened, timeout=15, interval=0.2, what="an incident to open")
+        inc = incidents[0]
+        iid = inc["id"]
+        label = f"incident {iid}"
+        self.expect_field(label, inc, "state", "open")
+        self.expect_field(label, inc, "cause", "fail")
+        self.expect_field(label, inc, "watch", w)
+        self.expect_field(label, inc, "policy", "ops")
+        self.expect_field(label, inc, "step", 1)
+        self.expect_field(label, inc, "round", 1)
+
+        for q in ("", "?state=open,acknowledged", "?state=resolved", "?state=active",
+                  "?cause=fail", "?limit=1", f"?before={iid + 1}", f"?watch={w.upper()}"):
+            self.call("GET", f"/api/v1/incidents{q}", expect=200)
+        self.call("GET", "/api/v1/incidents", key="ro", expect=200)
+        for q in ("?state=bogus", "?watch=nope", "?limit=0", "?limit=1001", "?limit=x",
+                  "?before=x", "?before=0"):
+            self.call("GET", f"/api/v1/incidents{q}", expect=400)
+        self.call("GET", "/api/v1/incidents", key=None, expect=401)
+        self.call("GET", "/api/v1/incidents", key="hcw_" + "a" * 28, expect=401)
+
+        s, detail, _ = self.call("GET", f"/api/v1/incidents/{iid}", expect=200)
+        if isinstance(detail, dict):
+            kinds = [e["kind"] for e in detail.get("timeline", [])]
+            if "opened" not in kinds:
+                self.note(f"{label}: no 'opened' timeline entry: {kinds}")
+            if not detail.get("notifications"):
+                self.note(f"{label}: no notification, although policy 'ops' names a channel")
+        self.call("GET", f"/api/v1/incidents/{iid}", key="ro", expect=200)
+        self.call("GET", f"/api/v1/incidents/{iid}", key=None, expect=401)
+        self.call("GET", "/api/v1/incidents/999999", expect=404)
+
+        # Notifications.
+        for q in ("", "?status=pending,delivered,failed,held", f"?incident={iid}", "?limit=5",
+                  "?status=held"):
+            self.call("GET", f"/api/v1/notifications{q}", expect=200)
+        self.call("GET", "/api/v1/notifications", key="ro", expect=200)
+        for q in ("?status=sent", "?incident=x", "?incident=0", "?limit=0", "?limit=1001"):
+            self.call("GET", f"/api/v1/notifications{q}", expect=400)
+        self.call("GET", "/api/v1/notifications", key=None, expect=401)
+
+        # The acknowledgement page: GET never acknowledges, the button (POST) does.
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        now = int(time.time())
+        token = self.ack_token(iid, now + 3600)
+        expired = self.ack_token(iid, now - 10)
+        forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
+        missing = self.ack_token(999999, now + 3600)
+        self.call("GET", f"/ack/{token}", key=None, expect=200)
+        s, after_get, _ = self.call("GET", f"/api/v1/incidents/{iid}", expect=200)
+        self.expect_field(f"{label} after GET /ack", after_get, "state", "open")
+        for bad, want in ((forged, 404), ("nope", 404), (missing, 404), (expired, 410)):
+            self.call("GET", f"/ack/{bad}", key=None, expect=want)
+            self.call("POST", f"/ack/{bad}", raw="by=x", headers=form, key=None, expect=want)
+        s, page, _ = self.call("POST", f"/ack/{token}", raw="by=link+tester", headers=form,
+                               key=None, expect=200)
+        s, acked, _ = self.call("POST", f"/api/v1/incidents/{iid}/ack", expect=200)
+        self.expect_field(f"{label} acknowledged by link", acked, "state", "acknowledged")
+        self.expect_field(f"{label} acknowledged by link", acked, "acked_by", "link tester")
+
+        # Acknowledge / un-acknowledge / notes / resolve through the API.
+        base = f"/api/v1/incidents/{iid}"
+        s, un, _ = self.call("POST", f"{base}/unack", {"by": "tester"}, expect=200,
+                             body_is_valid=True)
+        self.expect_field(f"{label} un-acknowledged", un, "state", "open")
+        self.call("POST", f"{base}/unack", expect=409)
+        s, ack, _ = self.call("POST", f"{base}/ack", {"by": "tester"}, expect=200,
+                              body_is_valid=True)
+        self.expect_field(f"{label} acknowledged", ack, "state", "acknowledged")
+        self.expect_field(f"{label} acknowledged", ack, "acked_by", "tester")
+        self.call("POST", f"{base}/ack", {"api_key": self.rw, "by": None}, key=None,
+                  expect=200, body_is_valid=True)
+        s, note, _ = self.call("POST", f"{base}/notes", {"text": "looking", "by": "tester"},
+                               expect=201, body_is_valid=True)
+        self.expect_field("note", note, "kind", "note")
+        self.expect_field("note", note, "message", "looking")
+        self.expect_field("note", note, "actor", "tester")
+        self.call("POST", f"{base}/notes", {"text": "no author"}, expect=201, body_is_valid=True)
+        for action, body, expressible in (
+                ("ack", {"who": "x"}, True), ("ack", {"by": 5}, True),
+                ("ack", {"by": "b" * 201}, True), ("unack", {"reason": "x"}, True),
+                ("notes", {}, True), ("notes", {"text": ""}, True),
+                ("notes", {"text": "t" * 10001}, True), ("notes", {"text": 5}, True),
+                ("notes", {"text": "x", "at": "now"}, True),
+                ("resolve", {}, True), ("resolve", {"reason": ""}, True),
+                ("resolve", {"reason": "x", "text": "y"}, True)):
+            self.call("POST", f"{base}/{action}", body, expect=400,
+                      body_is_valid=False if expressible else None)
+        for action in ("ack", "unack", "notes", "resolve"):
+            body = {"notes": {"text": "x"}, "resolve": {"reason": "x"}}.get(action)
+            self.call("POST", f"{base}/{action}", raw="{", expect=400)
+            self.call("POST", f"{base}/{action}", body, key="ro", expect=401)
+            self.call("POST", f"{base}/{action}", body, key=None, expect=401)
+            self.call("POST", f"/api/v1/incidents/999999/{action}", body, expect=404)
+
+        s, res, _ = self.call("POST", f"{base}/resolve", {"reason": "fixed by hand",
+                              "by": "tester"}, expect=200, body_is_valid=True)
+        self.expect_field(f"{label} resolved", res, "state", "resolved")
+        self.expect_field(f"{label} resolved", res, "resolved_by", "tester")
+        self.expect_field(f"{label} resolved", res, "resolve_reason", "fixed by hand")
+        self.expect_field(f"{label} resolved", res, "next_escalation_at", None)
+        self.call("POST", f"{base}/resolve", {"reason": "again"}, expect=409)
+        self.call("POST", f"{base}/ack", expect=409)
+        self.call("POST", f"{base}/unack", expect=409)
+        self.call("POST", f"{base}/notes", {"text": "post-mortem"}, expect=201)
+        self.call("GET", f"/ack/{token}", key=None, expect=200)  # "Already resolved"
+        self.call("POST", f"/ack/{token}", raw="", headers=form, key=None, expect=409)
+
+        s, detail, _ = self.call("GET", f"/api/v1/incidents/{iid}", expect=200)
+        if isinstance(detail, dict):
+            kinds = [e["kind"] for e in detail.get("timeline", [])]
+            for k in ("opened", "acknowledged", "unacknowledged", "note", "resolved"):
+                if k not in kinds:
+                    self.note(f"{label}: no '{k}' timeline entry after the scenario: {kinds}")
+        self.call("GET", f"/api/v1/incidents?state=resolved&watch={w}", expect=200)
+        self.call("DELETE", f"/api/v3/checks/{w}", expect=200)
+
+    def step_v1_methods(self):
+        """Methods a path does not document: 405 with a JSON error (not spec operations)."""
+        cid = getattr(self, "channel", str(uuid.uuid4()))
+        pid = getattr(self, "policy", str(uuid.uuid4()))
+        for method, p in (("PATCH", "/api/v1/channels"), ("DELETE", "/api/v1/channels"),
+                          ("POST", f"/api/v1/channels/{cid}"),
+                          ("GET", f"/api/v1/channels/{cid}/test"),
+                          ("PATCH", "/api/v1/policies"), ("POST", f"/api/v1/policies/{pid}"),
+                          ("PUT", "/api/v1/silences"), ("POST", "/api/v1/incidents"),
+                          ("DELETE", "/api/v1/incidents/1"), ("GET", "/api/v1/incidents/1/ack"),
+                          ("POST", "/api/v1/notifications")):
+            status, body, hdrs = self.server.request(method, p, headers={"X-Api-Key": self.rw})
+            err = None
+            try:
+                err = json.loads(body).get("error", "")
+            except (ValueError, AttributeError):
+                pass
+            if status != 405 or not (err or "").startswith("method not allowed"):
+                self.note(f"{method} {p}: expected 405 {{\"error\": \"method not allowed...\"}}, "
+                          f"got {status} {_short(body)}")
 
     def step_operations(self):
         self.call("GET", "/healthz", key=None, expect=200)

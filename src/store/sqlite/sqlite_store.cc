@@ -1,7 +1,15 @@
 #include "store/sqlite/sqlite_store.h"
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
 #include "base/mutex.h"
@@ -105,6 +113,110 @@ ALTER TABLE projects ADD COLUMN badge_key TEXT NOT NULL DEFAULT '';
 UPDATE watches SET badge_key = (SELECT (lower(substr(h,1,8)||'-'||substr(h,9,4)||'-4'||substr(h,14,3)||'-a'||substr(h,18,3)||'-'||substr(h,21,12))) FROM (SELECT hex(randomblob(16)) AS h));
 UPDATE projects SET badge_key = (SELECT (lower(substr(h,1,8)||'-'||substr(h,9,4)||'-4'||substr(h,14,3)||'-a'||substr(h,18,3)||'-'||substr(h,21,12))) FROM (SELECT hex(randomblob(16)) AS h));
 )sql",
+    // 3: incidents, escalation and notifications. Lists of ids and escalation chains are JSON
+    // text (see the codec below); times are microseconds since the epoch like every other
+    // time column. No foreign keys: incidents, timelines, notifications and attempts are an
+    // audit trail that outlives the watch and channel they name.
+    R"sql(
+ALTER TABLE watches ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE channels (
+  id TEXT PRIMARY KEY,
+  project_id INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  config TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE TABLE policies (
+  id TEXT PRIMARY KEY,
+  project_id INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  is_default INTEGER NOT NULL,
+  watches TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  chain TEXT NOT NULL,
+  alert_after_failures INTEGER NOT NULL,
+  late_channels TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE TABLE silences (
+  id TEXT PRIMARY KEY,
+  project_id INTEGER NOT NULL,
+  watch_id TEXT,
+  tag TEXT NOT NULL,
+  starts INTEGER NOT NULL,
+  ends INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE INDEX silences_by_watch ON silences(watch_id) WHERE watch_id IS NOT NULL;
+CREATE TABLE incidents (
+  id INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL,
+  watch_id TEXT NOT NULL,
+  watch_name TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  cause_detail TEXT NOT NULL,
+  opened_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  acked_at INTEGER NOT NULL,
+  acked_by TEXT NOT NULL,
+  resolved_at INTEGER NOT NULL,
+  resolved_by TEXT NOT NULL,
+  resolve_reason TEXT NOT NULL,
+  policy_name TEXT NOT NULL,
+  chain TEXT NOT NULL,
+  escalation_id INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  round INTEGER NOT NULL,
+  next_at INTEGER NOT NULL,
+  notified TEXT NOT NULL
+);
+CREATE INDEX incidents_by_project ON incidents(project_id, id DESC);
+CREATE INDEX incidents_active ON incidents(id) WHERE state != 'resolved';
+CREATE INDEX incidents_by_watch ON incidents(watch_id, id DESC);
+CREATE TABLE timeline (
+  id INTEGER PRIMARY KEY,
+  incident_id INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  message TEXT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX timeline_by_incident ON timeline(incident_id, id);
+CREATE TABLE notifications (
+  id INTEGER PRIMARY KEY,
+  incident_id INTEGER NOT NULL,
+  project_id INTEGER NOT NULL,
+  watch_id TEXT NOT NULL,
+  channel_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  context TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  created INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL
+);
+CREATE INDEX notifications_pending ON notifications(id) WHERE status = 'pending';
+CREATE INDEX notifications_by_incident ON notifications(incident_id, id);
+CREATE INDEX notifications_by_project ON notifications(project_id, status, id);
+CREATE TABLE attempts (
+  id INTEGER PRIMARY KEY,
+  notification_id INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  ok INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  code INTEGER NOT NULL,
+  detail TEXT NOT NULL,
+  duration_us INTEGER NOT NULL
+);
+CREATE INDEX attempts_by_notification ON attempts(notification_id, id);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -116,7 +228,131 @@ constexpr const char* kWatchColumns =
     "once_at, grace_us, manual_resume, post_only, filter_http_body, filter_default_fail, "
     "start_kw, success_kw, failure_kw, created, status, last_ping, last_start, "
     "last_start_rid, last_duration_us, n_pings, alert_after, filter_subject, filter_body, "
-    "badge_key, channels";
+    "badge_key, channels, failures";
+
+constexpr const char* kIncidentColumns =
+    "id, project_id, watch_id, watch_name, cause, cause_detail, opened_at, state, acked_at, "
+    "acked_by, resolved_at, resolved_by, resolve_reason, policy_name, chain, escalation_id, "
+    "step, round, next_at, notified";
+
+constexpr const char* kNotificationColumns =
+    "id, incident_id, project_id, watch_id, channel_id, event, idempotency_key, context, "
+    "status, attempts, created, next_attempt_at, finished_at, last_error";
+
+// "INSERT INTO table (c1, ..., cn) VALUES (?1, ..., ?n) ON CONFLICT(c1) DO UPDATE SET
+// c2=?2, ..., cn=?n": an upsert replacing every column, keyed by the first.
+std::string UpsertSql(std::string_view table, std::string_view columns) {
+  std::vector<std::string_view> names;
+  for (size_t start = 0; start <= columns.size();) {
+    size_t end = columns.find(',', start);
+    if (end == std::string_view::npos) end = columns.size();
+    std::string_view name = columns.substr(start, end - start);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    names.push_back(name);
+    start = end + 1;
+  }
+  std::string values;
+  std::string set;
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::string param(1, '?');
+    param += std::to_string(i + 1);
+    if (i > 0) values += ',';
+    values += param;
+    if (i > 1) set += ", ";
+    if (i > 0) {
+      set.append(names[i]);
+      set += '=';
+      set += param;
+    }
+  }
+  return "INSERT INTO " + std::string(table) + " (" + std::string(columns) + ") VALUES (" + values +
+         ") ON CONFLICT(" + std::string(names[0]) + ") DO UPDATE SET " + set;
+}
+
+// The JSON codec of the list and chain columns (schema 3). Durations are integer
+// microseconds, like the *_us columns. Reading never throws: a malformed value (only a
+// hand-edited database can have one) reads as empty or default.
+using nlohmann::json;
+
+std::string DumpJson(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json ParseJson(std::string_view text) { return json::parse(text, nullptr, false); }
+
+int64_t IntMember(const json& object, const char* key, int64_t fallback) {
+  if (!object.is_object()) return fallback;
+  const auto it = object.find(key);
+  if (it == object.end() || !it->is_number_integer()) return fallback;
+  return it->get<int64_t>();
+}
+
+json UuidsJson(const std::vector<base::Uuid>& ids) {
+  json a = json::array();
+  for (const base::Uuid& id : ids) a.push_back(id.ToString());
+  return a;
+}
+
+std::vector<base::Uuid> UuidsFromJson(const json& a) {
+  std::vector<base::Uuid> out;
+  if (!a.is_array()) return out;
+  for (const json& e : a) {
+    if (!e.is_string()) continue;
+    if (auto id = base::Uuid::Parse(e.get_ref<const std::string&>())) out.push_back(*id);
+  }
+  return out;
+}
+
+std::string StringsText(const std::vector<std::string>& list) {
+  json a = json::array();
+  for (const std::string& s : list) a.push_back(s);
+  return DumpJson(a);
+}
+
+std::vector<std::string> StringsFrom(std::string_view text) {
+  std::vector<std::string> out;
+  const json a = ParseJson(text);
+  if (!a.is_array()) return out;
+  for (const json& e : a) {
+    if (e.is_string()) out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+std::string UuidsText(const std::vector<base::Uuid>& ids) { return DumpJson(UuidsJson(ids)); }
+std::vector<base::Uuid> UuidsFrom(std::string_view text) { return UuidsFromJson(ParseJson(text)); }
+
+std::string ChainText(const model::EscalationChain& chain) {
+  json steps = json::array();
+  for (const model::EscalationStep& step : chain.steps) {
+    steps.push_back({{"channels", UuidsJson(step.channels)},
+                     {"wait_us", static_cast<int64_t>(step.wait.count())}});
+  }
+  return DumpJson({{"steps", std::move(steps)},
+                   {"repeat", chain.repeat},
+                   {"remind_every_us", static_cast<int64_t>(chain.remind_every.count())},
+                   {"ack_timeout_us", static_cast<int64_t>(chain.ack_timeout.count())}});
+}
+
+model::EscalationChain ChainFrom(std::string_view text) {
+  model::EscalationChain chain;
+  const json j = ParseJson(text);
+  if (!j.is_object()) return chain;
+  if (const auto steps = j.find("steps"); steps != j.end() && steps->is_array()) {
+    for (const json& s : *steps) {
+      model::EscalationStep step;
+      if (s.is_object()) {
+        if (const auto c = s.find("channels"); c != s.end()) step.channels = UuidsFromJson(*c);
+      }
+      step.wait = base::Duration(IntMember(s, "wait_us", step.wait.count()));
+      chain.steps.push_back(std::move(step));
+    }
+  }
+  chain.repeat = static_cast<int>(IntMember(j, "repeat", chain.repeat));
+  chain.remind_every = base::Duration(IntMember(j, "remind_every_us", 0));
+  chain.ack_timeout = base::Duration(IntMember(j, "ack_timeout_us", 0));
+  return chain;
+}
 
 std::string_view ScheduleKindName(model::Schedule::Kind k) {
   switch (k) {
@@ -249,8 +485,86 @@ model::Watch ReadWatch(Stmt& s) {
   w.spec.filter_body = s.Int(29) != 0;
   w.spec.badge_key = base::Uuid::Parse(s.Text(30)).value_or(base::Uuid{});
   w.spec.channels = s.Text(31);
+  w.runtime.failures = static_cast<int32_t>(s.Int(32));
   return w;
 }
+
+model::Incident ReadIncident(Stmt& s) {
+  model::Incident i;
+  i.id = s.Int(0);
+  i.project_id = s.Int(1);
+  i.watch_id = base::Uuid::Parse(s.Text(2)).value_or(base::Uuid{});
+  i.watch_name = s.Text(3);
+  i.cause = s.Text(4);
+  i.cause_detail = s.Text(5);
+  i.opened_at = FromMicros(s.Int(6));
+  i.state = model::ParseIncidentState(s.Text(7)).value_or(model::IncidentState::kOpen);
+  i.acked_at = FromMicros(s.Int(8));
+  i.acked_by = s.Text(9);
+  i.resolved_at = FromMicros(s.Int(10));
+  i.resolved_by = s.Text(11);
+  i.resolve_reason = s.Text(12);
+  i.policy_name = s.Text(13);
+  i.chain = ChainFrom(s.Text(14));
+  i.escalation_id = s.Int(15);
+  i.step = static_cast<int>(s.Int(16));
+  i.round = static_cast<int>(s.Int(17));
+  i.next_at = FromMicros(s.Int(18));
+  i.notified = UuidsFrom(s.Text(19));
+  return i;
+}
+
+model::Notification ReadNotification(Stmt& s) {
+  model::Notification n;
+  n.id = s.Int(0);
+  n.incident_id = s.Int(1);
+  n.project_id = s.Int(2);
+  n.watch_id = base::Uuid::Parse(s.Text(3)).value_or(base::Uuid{});
+  n.channel_id = base::Uuid::Parse(s.Text(4)).value_or(base::Uuid{});
+  n.event = s.Text(5);
+  n.idempotency_key = s.Text(6);
+  n.context = s.Text(7);
+  n.status =
+      model::ParseNotificationStatus(s.Text(8)).value_or(model::NotificationStatus::kPending);
+  n.attempts = static_cast<int>(s.Int(9));
+  n.created = FromMicros(s.Int(10));
+  n.next_attempt_at = FromMicros(s.Int(11));
+  n.finished_at = FromMicros(s.Int(12));
+  n.last_error = s.Text(13);
+  return n;
+}
+
+// A LIMIT bound from a size_t count.
+int64_t LimitOf(size_t limit) {
+  return static_cast<int64_t>(
+      std::min<uint64_t>(limit, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
+}
+
+// The distinct names of `wanted` (every name of `all` when empty), padded to all.size() by
+// repeating the first: bound to a fixed `col IN (?a, ?b, ...)` so one prepared statement
+// serves every combination.
+template <typename Enum, size_t N>
+std::array<std::string_view, N> InList(const std::vector<Enum>& wanted,
+                                       const std::array<Enum, N>& all,
+                                       std::string_view (*name)(Enum)) {
+  std::array<std::string_view, N> out;
+  size_t n = 0;
+  for (Enum e : all) {
+    bool in = wanted.empty();
+    for (Enum w : wanted) in = in || w == e;
+    if (in) out[n++] = name(e);
+  }
+  if (n == 0) out[n++] = name(wanted.front());  // a value outside `all`: matches nothing named
+  for (size_t i = n; i < N; ++i) out[i] = out[0];
+  return out;
+}
+
+constexpr std::array<model::IncidentState, 3> kIncidentStates = {
+    model::IncidentState::kOpen, model::IncidentState::kAcknowledged,
+    model::IncidentState::kResolved};
+constexpr std::array<model::NotificationStatus, 4> kNotificationStatuses = {
+    model::NotificationStatus::kPending, model::NotificationStatus::kDelivered,
+    model::NotificationStatus::kFailed, model::NotificationStatus::kHeld};
 
 model::CheckIn ReadCheckIn(Stmt& s, const base::Uuid& watch_id, bool with_body) {
   model::CheckIn ci;
@@ -469,17 +783,199 @@ class SqliteStore final : public Store {
     return Finish(s, rc, std::move(out));
   }
 
+  Result<std::vector<model::Channel>> LoadChannels() override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->channels;
+    std::vector<model::Channel> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      model::Channel c;
+      c.id = base::Uuid::Parse(s.Text(0)).value_or(base::Uuid{});
+      c.project_id = s.Int(1);
+      c.kind = s.Text(2);
+      c.name = s.Text(3);
+      c.config = s.Text(4);
+      c.created = FromMicros(s.Int(5));
+      out.push_back(std::move(c));
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::vector<model::Policy>> LoadPolicies() override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->policies;
+    std::vector<model::Policy> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      model::Policy p;
+      p.id = base::Uuid::Parse(s.Text(0)).value_or(base::Uuid{});
+      p.project_id = s.Int(1);
+      p.name = s.Text(2);
+      p.is_default = s.Int(3) != 0;
+      p.watches = UuidsFrom(s.Text(4));
+      p.tags = StringsFrom(s.Text(5));
+      p.chain = ChainFrom(s.Text(6));
+      p.alert_after_failures = static_cast<int>(s.Int(7));
+      p.late_channels = UuidsFrom(s.Text(8));
+      p.created = FromMicros(s.Int(9));
+      out.push_back(std::move(p));
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::vector<model::Silence>> LoadSilences() override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->silences;
+    std::vector<model::Silence> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      model::Silence x;
+      x.id = base::Uuid::Parse(s.Text(0)).value_or(base::Uuid{});
+      x.project_id = s.Int(1);
+      x.watch_id = s.OptUuid(2);
+      x.tag = s.Text(3);
+      x.starts = FromMicros(s.Int(4));
+      x.ends = FromMicros(s.Int(5));
+      x.reason = s.Text(6);
+      x.created_by = s.Text(7);
+      x.created = FromMicros(s.Int(8));
+      out.push_back(std::move(x));
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::vector<model::Incident>> LoadActiveIncidents() override {
+    base::MutexLock lock(&read_mu_);
+    return ReadIncidents(reader_stmts_->active_incidents);
+  }
+
+  Result<std::vector<model::Notification>> LoadPendingNotifications() override {
+    base::MutexLock lock(&read_mu_);
+    return ReadNotifications(reader_stmts_->pending_notifications);
+  }
+
+  Result<std::optional<model::Incident>> GetIncident(int64_t id) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->get_incident;
+    s.Bind(1, id);
+    std::optional<model::Incident> out;
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW) {
+      out = ReadIncident(s);
+      rc = SQLITE_DONE;
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::vector<model::Incident>> ListIncidents(const IncidentFilter& f) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = f.watch_id ? reader_stmts_->list_incidents_by_watch : reader_stmts_->list_incidents;
+    s.Bind(1, f.project_id);
+    s.Bind(2, f.before_id > 0 ? f.before_id : std::numeric_limits<int64_t>::max());
+    const auto states = InList(f.states, kIncidentStates, &model::IncidentStateName);
+    for (size_t i = 0; i < states.size(); ++i) s.Bind(3 + static_cast<int>(i), states[i]);
+    s.Bind(6, std::string_view(f.cause));
+    s.Bind(7, ToMicros(f.since));
+    s.Bind(8, LimitOf(f.limit));
+    if (f.watch_id) s.Bind(9, std::string_view(f.watch_id->ToString()));
+    return ReadIncidents(s);
+  }
+
+  Result<std::vector<model::TimelineEntry>> ListTimeline(int64_t incident_id) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->list_timeline;
+    s.Bind(1, incident_id);
+    std::vector<model::TimelineEntry> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      model::TimelineEntry e;
+      e.incident_id = s.Int(0);
+      e.at = FromMicros(s.Int(1));
+      e.kind = s.Text(2);
+      e.actor = s.Text(3);
+      e.message = s.Text(4);
+      e.data = s.Text(5);
+      out.push_back(std::move(e));
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::vector<model::Notification>> ListNotifications(const NotificationFilter& f) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = f.incident_id != 0 ? reader_stmts_->list_notifications_by_incident
+                                 : reader_stmts_->list_notifications;
+    s.Bind(1, f.project_id);
+    const auto statuses = InList(f.statuses, kNotificationStatuses, &model::NotificationStatusName);
+    for (size_t i = 0; i < statuses.size(); ++i) s.Bind(2 + static_cast<int>(i), statuses[i]);
+    s.Bind(6, LimitOf(f.limit));
+    if (f.incident_id != 0) s.Bind(7, f.incident_id);
+    return ReadNotifications(s);
+  }
+
+  Result<std::vector<Attempt>> ListAttempts(int64_t notification_id) override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->list_attempts;
+    s.Bind(1, notification_id);
+    std::vector<Attempt> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      Attempt a;
+      a.notification_id = s.Int(0);
+      a.at = FromMicros(s.Int(1));
+      a.ok = s.Int(2) != 0;
+      a.reason = s.Text(3);
+      a.code = static_cast<int>(s.Int(4));
+      a.detail = s.Text(5);
+      a.duration = base::Duration(s.Int(6));
+      out.push_back(std::move(a));
+    }
+    return Finish(s, rc, std::move(out));
+  }
+
+  Result<std::pair<int64_t, int64_t>> MaxIncidentAndNotificationIds() override {
+    base::MutexLock lock(&read_mu_);
+    Stmt& s = reader_stmts_->max_ids;
+    std::pair<int64_t, int64_t> out{0, 0};
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_ROW) {
+      out = {s.Int(0), s.Int(1)};
+      rc = SQLITE_DONE;
+    }
+    return Finish(s, rc, out);
+  }
+
  private:
   struct WriterStmts {
     Stmt begin, commit, rollback;
     Stmt upsert_project, insert_api_key, delete_api_key, upsert_watch, update_runtime;
     Stmt delete_watch, delete_watch_check_ins, delete_watch_flips;
     Stmt insert_check_in, insert_flip, set_meta, prune;
+    Stmt delete_watch_silences;
+    Stmt upsert_channel, delete_channel, upsert_policy, delete_policy;
+    Stmt upsert_silence, delete_silence, upsert_incident, append_timeline;
+    Stmt upsert_notification, insert_attempt;
   };
   struct ReaderStmts {
     Stmt projects, api_keys, all_watches, get_watch, project_watches, count_watches;
     Stmt list_check_ins, get_check_in, list_flips, get_meta;
+    Stmt channels, policies, silences, active_incidents, pending_notifications;
+    Stmt get_incident, list_incidents, list_incidents_by_watch, list_timeline;
+    Stmt list_notifications, list_notifications_by_incident, list_attempts, max_ids;
   };
+
+  // REQUIRES: read_mu_ held; `s` bound. Every row, as incidents.
+  Result<std::vector<model::Incident>> ReadIncidents(Stmt& s) {
+    std::vector<model::Incident> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(ReadIncident(s));
+    return Finish(s, rc, std::move(out));
+  }
+  Result<std::vector<model::Notification>> ReadNotifications(Stmt& s) {
+    std::vector<model::Notification> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(ReadNotification(s));
+    return Finish(s, rc, std::move(out));
+  }
 
   static base::Status OpenConnection(const std::string& path, sqlite3** db) {
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -525,13 +1021,14 @@ class SqliteStore final : public Store {
     const std::string upsert_watch =
         "INSERT INTO watches (" + cols +
         ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
-        "?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32) ON CONFLICT(id) DO UPDATE SET "
+        "?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33) ON CONFLICT(id) DO UPDATE SET "
         "project_id=?2, kind=?3, name=?4, slug=?5, tags=?6, desc=?7, schedule_kind=?8, "
         "period_us=?9, cron=?10, tz=?11, once_at=?12, grace_us=?13, manual_resume=?14, "
         "post_only=?15, filter_http_body=?16, filter_default_fail=?17, start_kw=?18, "
         "success_kw=?19, failure_kw=?20, created=?21, status=?22, last_ping=?23, "
         "last_start=?24, last_start_rid=?25, last_duration_us=?26, n_pings=?27, "
-        "alert_after=?28, filter_subject=?29, filter_body=?30, badge_key=?31, channels=?32";
+        "alert_after=?28, filter_subject=?29, filter_body=?30, badge_key=?31, channels=?32, "
+        "failures=?33";
     const std::string select_watches = "SELECT " + cols + " FROM watches";
     struct Def {
       Stmt* stmt;
@@ -552,7 +1049,7 @@ class SqliteStore final : public Store {
         {&w.upsert_watch, upsert_watch},
         {&w.update_runtime,
          "UPDATE watches SET status=?2, last_ping=?3, last_start=?4, last_start_rid=?5, "
-         "last_duration_us=?6, n_pings=?7, alert_after=?8 WHERE id=?1"},
+         "last_duration_us=?6, n_pings=?7, alert_after=?8, failures=?9 WHERE id=?1"},
         {&w.delete_watch, "DELETE FROM watches WHERE id=?1"},
         {&w.delete_watch_check_ins, "DELETE FROM check_ins WHERE watch_id=?1"},
         {&w.delete_watch_flips, "DELETE FROM flips WHERE watch_id=?1"},
@@ -569,7 +1066,49 @@ class SqliteStore final : public Store {
         {&w.set_meta,
          "INSERT INTO meta (key, value) VALUES (?1,?2) ON CONFLICT(key) DO UPDATE SET value=?2"},
         {&w.prune, "DELETE FROM check_ins WHERE watch_id=?1 AND n<?2"},
+        {&w.delete_watch_silences, "DELETE FROM silences WHERE watch_id=?1"},
+        {&w.upsert_channel, UpsertSql("channels", "id, project_id, kind, name, config, created")},
+        {&w.delete_channel, "DELETE FROM channels WHERE id=?1"},
+        {&w.upsert_policy, UpsertSql("policies",
+                                     "id, project_id, name, is_default, watches, tags, chain, "
+                                     "alert_after_failures, late_channels, created")},
+        {&w.delete_policy, "DELETE FROM policies WHERE id=?1"},
+        {&w.upsert_silence,
+         UpsertSql("silences",
+                   "id, project_id, watch_id, tag, starts, ends, reason, created_by, created")},
+        {&w.delete_silence, "DELETE FROM silences WHERE id=?1"},
+        {&w.upsert_incident, UpsertSql("incidents", kIncidentColumns)},
+        {&w.append_timeline,
+         "INSERT INTO timeline (incident_id, at, kind, actor, message, data) "
+         "VALUES (?1,?2,?3,?4,?5,?6)"},
+        {&w.upsert_notification, UpsertSql("notifications", kNotificationColumns)},
+        {&w.insert_attempt,
+         "INSERT INTO attempts (notification_id, at, ok, reason, code, detail, duration_us) "
+         "VALUES (?1,?2,?3,?4,?5,?6,?7)"},
     };
+    const std::string select_incidents =
+        std::string("SELECT ") + kIncidentColumns + " FROM incidents";
+    const std::string select_notifications =
+        std::string("SELECT ") + kNotificationColumns + " FROM notifications";
+    // ?1 project, ?2 ids below, ?3..?5 states, ?6 cause ("": any), ?7 opened at or after,
+    // ?8 limit, ?9 watch (the _by_watch form). There the unary + keeps the planner on the
+    // watch index, which narrows further than the project's.
+    const std::string list_incidents =
+        select_incidents +
+        " WHERE project_id=?1 AND id<?2 AND state IN (?3,?4,?5) AND (?6='' OR cause=?6) AND "
+        "opened_at>=?7 ORDER BY id DESC LIMIT ?8";
+    const std::string list_incidents_by_watch =
+        select_incidents +
+        " WHERE watch_id=?9 AND +project_id=?1 AND id<?2 AND +state IN (?3,?4,?5) AND "
+        "(?6='' OR cause=?6) AND opened_at>=?7 ORDER BY id DESC LIMIT ?8";
+    // ?1 project, ?2..?5 statuses, ?6 limit, ?7 incident (the _by_incident form).
+    const std::string list_notifications =
+        select_notifications +
+        " WHERE project_id=?1 AND status IN (?2,?3,?4,?5) ORDER BY id DESC LIMIT ?6";
+    const std::string list_notifications_by_incident =
+        select_notifications +
+        " WHERE incident_id=?7 AND +project_id=?1 AND +status IN (?2,?3,?4,?5) "
+        "ORDER BY id DESC LIMIT ?6";
     const Def reader_defs[] = {
         {&r.projects,
          "SELECT id, uuid, name, ping_key, created, badge_key FROM projects ORDER BY id"},
@@ -589,6 +1128,33 @@ class SqliteStore final : public Store {
          "SELECT at, old_status, new_status, reason, detected_late, detected_at FROM flips "
          "WHERE watch_id=?1 AND at>=?2 ORDER BY at, id LIMIT ?3"},
         {&r.get_meta, "SELECT value FROM meta WHERE key=?1"},
+        {&r.channels,
+         "SELECT id, project_id, kind, name, config, created FROM channels ORDER BY name, id"},
+        {&r.policies,
+         "SELECT id, project_id, name, is_default, watches, tags, chain, alert_after_failures, "
+         "late_channels, created FROM policies ORDER BY name, id"},
+        {&r.silences,
+         "SELECT id, project_id, watch_id, tag, starts, ends, reason, created_by, created "
+         "FROM silences ORDER BY starts, id"},
+        // The same term as the partial index's WHERE, so the planner can use it.
+        {&r.active_incidents, select_incidents + " WHERE state != 'resolved' ORDER BY id"},
+        {&r.pending_notifications, select_notifications + " WHERE status = 'pending' ORDER BY id"},
+        {&r.get_incident, select_incidents + " WHERE id=?1"},
+        {&r.list_incidents, list_incidents},
+        {&r.list_incidents_by_watch, list_incidents_by_watch},
+        {&r.list_timeline,
+         // By time, then as recorded: a check-in's entry carries the check-in's own time,
+         // which can be a little before the entries the same commit added at detection time.
+         "SELECT incident_id, at, kind, actor, message, data FROM timeline WHERE incident_id=?1 "
+         "ORDER BY at, id"},
+        {&r.list_notifications, list_notifications},
+        {&r.list_notifications_by_incident, list_notifications_by_incident},
+        {&r.list_attempts,
+         "SELECT notification_id, at, ok, reason, code, detail, duration_us FROM attempts "
+         "WHERE notification_id=?1 ORDER BY id"},
+        {&r.max_ids,
+         "SELECT (SELECT COALESCE(MAX(id), 0) FROM incidents), "
+         "(SELECT COALESCE(MAX(id), 0) FROM notifications)"},
     };
     for (const Def& d : writer_defs) {
       if (auto st = d.stmt->Prepare(writer_, d.sql.c_str()); !st.ok()) return st;
@@ -663,10 +1229,11 @@ class SqliteStore final : public Store {
     s.Bind(30, int64_t{w.filter_body});
     s.Bind(31, std::string_view(w.badge_key.ToString()));
     s.Bind(32, std::string_view(w.channels));
+    s.Bind(33, int64_t{rt.failures});
     return StepDone(writer_, s);
   }
   // Binds status, last_ping, last_start, last_start_rid, last_duration, n_pings,
-  // alert_after at positions first..first+6.
+  // alert_after at positions first..first+6 (failures is bound by the caller).
   static void BindRuntime(Stmt& s, const model::WatchRuntime& rt, int first) {
     s.Bind(first, model::StatusName(rt.status));
     s.Bind(first + 1, ToMicros(rt.last_ping));
@@ -684,12 +1251,14 @@ class SqliteStore final : public Store {
     Stmt& s = writer_stmts_->update_runtime;
     s.Bind(1, std::string_view(m.watch_id.ToString()));
     BindRuntime(s, m.runtime, 2);
+    s.Bind(9, int64_t{m.runtime.failures});
     return StepDone(writer_, s);
   }
   Status Write(const DeleteWatch& m) {
     const std::string id = m.watch_id.ToString();
+    // Incidents and notifications of the watch stay: they are the audit trail.
     for (Stmt* s : {&writer_stmts_->delete_watch_check_ins, &writer_stmts_->delete_watch_flips,
-                    &writer_stmts_->delete_watch}) {
+                    &writer_stmts_->delete_watch_silences, &writer_stmts_->delete_watch}) {
       s->Bind(1, std::string_view(id));
       if (auto st = StepDone(writer_, *s); !st.ok()) return st;
     }
@@ -736,6 +1305,125 @@ class SqliteStore final : public Store {
     Stmt& s = writer_stmts_->set_meta;
     s.Bind(1, std::string_view(m.key));
     s.Bind(2, std::string_view(m.value));
+    return StepDone(writer_, s);
+  }
+  Status Write(const UpsertChannel& m) {
+    Stmt& s = writer_stmts_->upsert_channel;
+    const model::Channel& c = m.channel;
+    s.Bind(1, std::string_view(c.id.ToString()));
+    s.Bind(2, c.project_id);
+    s.Bind(3, std::string_view(c.kind));
+    s.Bind(4, std::string_view(c.name));
+    s.Bind(5, std::string_view(c.config));
+    s.Bind(6, ToMicros(c.created));
+    return StepDone(writer_, s);
+  }
+  Status Write(const DeleteChannel& m) {
+    return DeleteById(writer_stmts_->delete_channel, m.channel_id);
+  }
+  Status Write(const UpsertPolicy& m) {
+    Stmt& s = writer_stmts_->upsert_policy;
+    const model::Policy& p = m.policy;
+    s.Bind(1, std::string_view(p.id.ToString()));
+    s.Bind(2, p.project_id);
+    s.Bind(3, std::string_view(p.name));
+    s.Bind(4, int64_t{p.is_default});
+    s.Bind(5, std::string_view(UuidsText(p.watches)));
+    s.Bind(6, std::string_view(StringsText(p.tags)));
+    s.Bind(7, std::string_view(ChainText(p.chain)));
+    s.Bind(8, int64_t{p.alert_after_failures});
+    s.Bind(9, std::string_view(UuidsText(p.late_channels)));
+    s.Bind(10, ToMicros(p.created));
+    return StepDone(writer_, s);
+  }
+  Status Write(const DeletePolicy& m) {
+    return DeleteById(writer_stmts_->delete_policy, m.policy_id);
+  }
+  Status Write(const UpsertSilence& m) {
+    Stmt& s = writer_stmts_->upsert_silence;
+    const model::Silence& x = m.silence;
+    s.Bind(1, std::string_view(x.id.ToString()));
+    s.Bind(2, x.project_id);
+    s.Bind(3, x.watch_id);
+    s.Bind(4, std::string_view(x.tag));
+    s.Bind(5, ToMicros(x.starts));
+    s.Bind(6, ToMicros(x.ends));
+    s.Bind(7, std::string_view(x.reason));
+    s.Bind(8, std::string_view(x.created_by));
+    s.Bind(9, ToMicros(x.created));
+    return StepDone(writer_, s);
+  }
+  Status Write(const DeleteSilence& m) {
+    return DeleteById(writer_stmts_->delete_silence, m.silence_id);
+  }
+  Status Write(const UpsertIncident& m) {
+    Stmt& s = writer_stmts_->upsert_incident;
+    const model::Incident& i = m.incident;
+    s.Bind(1, i.id);
+    s.Bind(2, i.project_id);
+    s.Bind(3, std::string_view(i.watch_id.ToString()));
+    s.Bind(4, std::string_view(i.watch_name));
+    s.Bind(5, std::string_view(i.cause));
+    s.Bind(6, std::string_view(i.cause_detail));
+    s.Bind(7, ToMicros(i.opened_at));
+    s.Bind(8, model::IncidentStateName(i.state));
+    s.Bind(9, ToMicros(i.acked_at));
+    s.Bind(10, std::string_view(i.acked_by));
+    s.Bind(11, ToMicros(i.resolved_at));
+    s.Bind(12, std::string_view(i.resolved_by));
+    s.Bind(13, std::string_view(i.resolve_reason));
+    s.Bind(14, std::string_view(i.policy_name));
+    s.Bind(15, std::string_view(ChainText(i.chain)));
+    s.Bind(16, i.escalation_id);
+    s.Bind(17, int64_t{i.step});
+    s.Bind(18, int64_t{i.round});
+    s.Bind(19, ToMicros(i.next_at));
+    s.Bind(20, std::string_view(UuidsText(i.notified)));
+    return StepDone(writer_, s);
+  }
+  Status Write(const AppendTimeline& m) {
+    Stmt& s = writer_stmts_->append_timeline;
+    const model::TimelineEntry& e = m.entry;
+    s.Bind(1, e.incident_id);
+    s.Bind(2, ToMicros(e.at));
+    s.Bind(3, std::string_view(e.kind));
+    s.Bind(4, std::string_view(e.actor));
+    s.Bind(5, std::string_view(e.message));
+    s.Bind(6, std::string_view(e.data));
+    return StepDone(writer_, s);
+  }
+  Status Write(const UpsertNotification& m) {
+    Stmt& s = writer_stmts_->upsert_notification;
+    const model::Notification& n = m.notification;
+    s.Bind(1, n.id);
+    s.Bind(2, n.incident_id);
+    s.Bind(3, n.project_id);
+    s.Bind(4, std::string_view(n.watch_id.ToString()));
+    s.Bind(5, std::string_view(n.channel_id.ToString()));
+    s.Bind(6, std::string_view(n.event));
+    s.Bind(7, std::string_view(n.idempotency_key));
+    s.Bind(8, std::string_view(n.context));
+    s.Bind(9, model::NotificationStatusName(n.status));
+    s.Bind(10, int64_t{n.attempts});
+    s.Bind(11, ToMicros(n.created));
+    s.Bind(12, ToMicros(n.next_attempt_at));
+    s.Bind(13, ToMicros(n.finished_at));
+    s.Bind(14, std::string_view(n.last_error));
+    return StepDone(writer_, s);
+  }
+  Status Write(const InsertAttempt& m) {
+    Stmt& s = writer_stmts_->insert_attempt;
+    s.Bind(1, m.notification_id);
+    s.Bind(2, ToMicros(m.at));
+    s.Bind(3, int64_t{m.ok});
+    s.Bind(4, std::string_view(m.reason));
+    s.Bind(5, int64_t{m.code});
+    s.Bind(6, std::string_view(m.detail));
+    s.Bind(7, static_cast<int64_t>(m.duration.count()));
+    return StepDone(writer_, s);
+  }
+  Status DeleteById(Stmt& s, const base::Uuid& id) {
+    s.Bind(1, std::string_view(id.ToString()));
     return StepDone(writer_, s);
   }
 

@@ -77,7 +77,110 @@ class SqliteStoreTest : public ::testing::Test {
     w.runtime.last_duration = seconds(42);
     w.runtime.n_pings = 7;
     w.runtime.alert_after = kT0 + seconds(3);
+    w.runtime.failures = 4;
     return w;
+  }
+
+  static model::Channel FullChannel(std::string name) {
+    model::Channel c;
+    c.id = base::Uuid::Random();
+    c.project_id = 1;
+    c.kind = "webhook";
+    c.name = std::move(name);
+    c.config = R"({"url":"https://hooks.example/x"})";
+    c.created = kT0 + seconds(7);
+    return c;
+  }
+
+  static model::EscalationChain FullChain() {
+    model::EscalationChain chain;
+    model::EscalationStep first;
+    first.channels = {base::Uuid::Random(), base::Uuid::Random()};
+    first.wait = std::chrono::microseconds(90'000'001);
+    model::EscalationStep second;
+    second.channels = {base::Uuid::Random()};
+    second.wait = std::chrono::hours(2);
+    chain.steps = {first, second};
+    chain.repeat = 3;
+    chain.remind_every = std::chrono::minutes(30) + std::chrono::microseconds(5);
+    chain.ack_timeout = std::chrono::hours(4);
+    return chain;
+  }
+
+  static void ExpectSameChain(const model::EscalationChain& got,
+                              const model::EscalationChain& want) {
+    ASSERT_EQ(got.steps.size(), want.steps.size());
+    for (size_t i = 0; i < want.steps.size(); ++i) {
+      EXPECT_EQ(got.steps[i].channels, want.steps[i].channels) << "step " << i;
+      EXPECT_EQ(got.steps[i].wait, want.steps[i].wait) << "step " << i;
+    }
+    EXPECT_EQ(got.repeat, want.repeat);
+    EXPECT_EQ(got.remind_every, want.remind_every);
+    EXPECT_EQ(got.ack_timeout, want.ack_timeout);
+  }
+
+  static model::Incident FullIncident(int64_t id, const base::Uuid& watch_id) {
+    model::Incident i;
+    i.id = id;
+    i.project_id = 1;
+    i.watch_id = watch_id;
+    i.watch_name = "nightly backup";
+    i.cause = "fail";
+    i.cause_detail = "exit status 3";
+    i.opened_at = kT0 + seconds(id);
+    i.state = model::IncidentState::kAcknowledged;
+    i.acked_at = kT0 + seconds(id + 1);
+    i.acked_by = "ops key";
+    i.resolved_at = kT0 + seconds(id + 2);
+    i.resolved_by = "check-in";
+    i.resolve_reason = "fixed";
+    i.policy_name = "on-call";
+    i.chain = FullChain();
+    i.escalation_id = 17;
+    i.step = 1;
+    i.round = 2;
+    i.next_at = base::kNever;
+    i.notified = {base::Uuid::Random(), base::Uuid::Random()};
+    return i;
+  }
+
+  static model::Notification FullNotification(int64_t id, int64_t incident_id) {
+    model::Notification n;
+    n.id = id;
+    n.incident_id = incident_id;
+    n.project_id = 1;
+    n.watch_id = base::Uuid::Random();
+    n.channel_id = base::Uuid::Random();
+    n.event = "down";
+    n.idempotency_key = "inc-" + std::to_string(incident_id) + "-" + std::to_string(id);
+    n.context = R"({"watch":"nightly backup"})";
+    n.status = model::NotificationStatus::kPending;
+    n.attempts = 2;
+    n.created = kT0 + seconds(id);
+    n.next_attempt_at = kT0 + seconds(id + 60);
+    n.finished_at = kT0 + seconds(id + 61);
+    n.last_error = "timeout";
+    return n;
+  }
+
+  std::vector<int64_t> IncidentIds(const IncidentFilter& f) {
+    auto r = store_->ListIncidents(f);
+    EXPECT_TRUE(r.ok());
+    std::vector<int64_t> ids;
+    if (r.ok()) {
+      for (const model::Incident& i : r.value()) ids.push_back(i.id);
+    }
+    return ids;
+  }
+
+  std::vector<int64_t> NotificationIds(const NotificationFilter& f) {
+    auto r = store_->ListNotifications(f);
+    EXPECT_TRUE(r.ok());
+    std::vector<int64_t> ids;
+    if (r.ok()) {
+      for (const model::Notification& n : r.value()) ids.push_back(n.id);
+    }
+    return ids;
   }
 
   static model::CheckIn CheckInFor(const base::Uuid& id, int64_t n, std::string body = "") {
@@ -95,6 +198,16 @@ class SqliteStoreTest : public ::testing::Test {
     c.body = std::move(body);
     c.duration = seconds(9);
     return c;
+  }
+
+  // Undoes migration 3 in place: what schema 2 left on disk, as an older overdue wrote it.
+  static void UndoSchemaThree(sqlite3* db) {
+    for (const char* sql : {"DROP TABLE channels", "DROP TABLE policies", "DROP TABLE silences",
+                            "DROP TABLE incidents", "DROP TABLE timeline",
+                            "DROP TABLE notifications", "DROP TABLE attempts",
+                            "ALTER TABLE watches DROP COLUMN failures", "PRAGMA user_version=2"}) {
+      ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    }
   }
 
   fs::path dir_;
@@ -139,6 +252,7 @@ TEST_F(SqliteStoreTest, WatchRoundTripsEveryField) {
   EXPECT_EQ(g.runtime.last_duration, w.runtime.last_duration);
   EXPECT_EQ(g.runtime.n_pings, 7);
   EXPECT_EQ(g.runtime.alert_after, w.runtime.alert_after);
+  EXPECT_EQ(g.runtime.failures, 4);
   EXPECT_FALSE(store_->GetWatch(base::Uuid::Random()).value());
 }
 
@@ -148,10 +262,12 @@ TEST_F(SqliteStoreTest, UpdateRuntimeTouchesOnlyRuntime) {
   model::WatchRuntime rt;
   rt.status = model::Status::kDown;
   rt.n_pings = 8;
+  rt.failures = 9;
   ASSERT_TRUE(store_->Apply({UpdateRuntime{w.spec.id, rt}}).ok());
   auto g = store_->GetWatch(w.spec.id).value().value();
   EXPECT_EQ(g.runtime.status, model::Status::kDown);
   EXPECT_EQ(g.runtime.n_pings, 8);
+  EXPECT_EQ(g.runtime.failures, 9);
   EXPECT_FALSE(g.runtime.last_start_rid);
   EXPECT_FALSE(g.runtime.last_duration);
   EXPECT_EQ(g.spec.name, "nightly backup");
@@ -311,6 +427,7 @@ TEST_F(SqliteStoreTest, MigratesASchemaOneDatabase) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  UndoSchemaThree(db);
   for (const char* sql :
        {"ALTER TABLE watches DROP COLUMN filter_subject",
         "ALTER TABLE watches DROP COLUMN filter_body", "ALTER TABLE watches DROP COLUMN badge_key",
@@ -343,6 +460,693 @@ TEST_F(SqliteStoreTest, UnwritablePathIsAnErrorNotACrash) {
   auto s = OpenSqlite(SqliteOptions{(dir_ / "no-such-dir" / "x.db").string(), true});
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, base::ErrorCode::kUnavailable);
+}
+
+TEST_F(SqliteStoreTest, WatchFailuresSurviveEveryReadPath) {
+  model::Watch w = FullWatch();
+  w.runtime.failures = 2;
+  ASSERT_TRUE(store_->Apply({UpsertWatch{w}}).ok());
+  EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.failures, 2);
+  model::WatchRuntime rt = w.runtime;
+  rt.failures = 3;
+  ASSERT_TRUE(store_->Apply({UpdateRuntime{w.spec.id, rt}}).ok());
+  Reopen();
+  EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.failures, 3);
+  EXPECT_EQ(store_->ListWatches(1).value().at(0).runtime.failures, 3);
+  int32_t loaded = -1;
+  ASSERT_TRUE(store_->LoadWatches([&](model::Watch&& x) { loaded = x.runtime.failures; }).ok());
+  EXPECT_EQ(loaded, 3);
+  rt.failures = 0;  // a success resets the count
+  ASSERT_TRUE(store_->Apply({UpdateRuntime{w.spec.id, rt}}).ok());
+  EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.failures, 0);
+}
+
+TEST_F(SqliteStoreTest, ChannelsRoundTripReplaceAndDelete) {
+  const model::Channel a = FullChannel("pager");
+  const model::Channel b = FullChannel("mail");
+  ASSERT_TRUE(store_->Apply({UpsertChannel{a}, UpsertChannel{b}}).ok());
+  Reopen();
+  auto got = store_->LoadChannels().value();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].name, "mail");  // by name
+  const model::Channel& g = got[1];
+  EXPECT_EQ(g.id, a.id);
+  EXPECT_EQ(g.project_id, 1);
+  EXPECT_EQ(g.kind, "webhook");
+  EXPECT_EQ(g.name, "pager");
+  EXPECT_EQ(g.config, a.config);
+  EXPECT_EQ(g.created, a.created);
+
+  model::Channel changed = a;
+  changed.kind = "slack";
+  changed.name = "zz pager";
+  changed.config = "{}";
+  changed.project_id = 2;
+  changed.created = kT0;
+  ASSERT_TRUE(store_->Apply({UpsertChannel{changed}}).ok());
+  got = store_->LoadChannels().value();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].id, a.id);
+  EXPECT_EQ(got[1].kind, "slack");
+  EXPECT_EQ(got[1].name, "zz pager");
+  EXPECT_EQ(got[1].config, "{}");
+  EXPECT_EQ(got[1].project_id, 2);
+  EXPECT_EQ(got[1].created, kT0);
+
+  ASSERT_TRUE(store_->Apply({DeleteChannel{a.id}, DeleteChannel{base::Uuid::Random()}}).ok());
+  got = store_->LoadChannels().value();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, b.id);
+}
+
+TEST_F(SqliteStoreTest, PoliciesRoundTripEveryFieldIncludingTheChain) {
+  model::Policy p;
+  p.id = base::Uuid::Random();
+  p.project_id = 1;
+  p.name = "on-call";
+  p.is_default = true;
+  p.watches = {base::Uuid::Random(), base::Uuid::Random()};
+  p.tags = {"prod", "db \"primary\"", "ünïcode"};
+  p.chain = FullChain();
+  p.alert_after_failures = 3;
+  p.late_channels = {base::Uuid::Random()};
+  p.created = kT0 + seconds(11);
+  model::Policy empty;  // every list empty, the default chain
+  empty.id = base::Uuid::Random();
+  empty.project_id = 1;
+  empty.name = "a-empty";
+  ASSERT_TRUE(store_->Apply({UpsertPolicy{p}, UpsertPolicy{empty}}).ok());
+  Reopen();
+  auto got = store_->LoadPolicies().value();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].id, empty.id);  // by name
+  EXPECT_TRUE(got[0].watches.empty() && got[0].tags.empty() && got[0].late_channels.empty());
+  EXPECT_FALSE(got[0].is_default);
+  ExpectSameChain(got[0].chain, empty.chain);
+  const model::Policy& g = got[1];
+  EXPECT_EQ(g.id, p.id);
+  EXPECT_EQ(g.project_id, 1);
+  EXPECT_EQ(g.name, "on-call");
+  EXPECT_TRUE(g.is_default);
+  EXPECT_EQ(g.watches, p.watches);
+  EXPECT_EQ(g.tags, p.tags);
+  ExpectSameChain(g.chain, p.chain);
+  EXPECT_EQ(g.alert_after_failures, 3);
+  EXPECT_EQ(g.late_channels, p.late_channels);
+  EXPECT_EQ(g.created, p.created);
+
+  model::Policy changed = p;
+  changed.is_default = false;
+  changed.watches.clear();
+  changed.tags = {"x"};
+  changed.chain.steps.pop_back();
+  changed.chain.repeat = 1;
+  changed.alert_after_failures = 1;
+  ASSERT_TRUE(store_->Apply({UpsertPolicy{changed}}).ok());
+  got = store_->LoadPolicies().value();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_FALSE(got[1].is_default);
+  EXPECT_TRUE(got[1].watches.empty());
+  EXPECT_EQ(got[1].tags, std::vector<std::string>{"x"});
+  ExpectSameChain(got[1].chain, changed.chain);
+  EXPECT_EQ(got[1].alert_after_failures, 1);
+
+  ASSERT_TRUE(store_->Apply({DeletePolicy{p.id}}).ok());
+  got = store_->LoadPolicies().value();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, empty.id);
+}
+
+TEST_F(SqliteStoreTest, SilencesRoundTripWithAndWithoutAWatch) {
+  const model::Watch w = FullWatch();
+  model::Silence on_watch;
+  on_watch.id = base::Uuid::Random();
+  on_watch.project_id = 1;
+  on_watch.watch_id = w.spec.id;
+  on_watch.starts = kT0 + seconds(100);
+  on_watch.ends = kT0 + seconds(200);
+  on_watch.reason = "maintenance";
+  on_watch.created_by = "ops key";
+  on_watch.created = kT0 + seconds(50);
+  model::Silence on_tag;
+  on_tag.id = base::Uuid::Random();
+  on_tag.project_id = 1;
+  on_tag.tag = "db";
+  on_tag.starts = kT0 + seconds(10);
+  on_tag.ends = kT0 + seconds(20);
+  ASSERT_TRUE(store_->Apply({UpsertWatch{w}, UpsertSilence{on_watch}, UpsertSilence{on_tag}}).ok());
+  Reopen();
+  auto got = store_->LoadSilences().value();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].id, on_tag.id);  // by starts
+  EXPECT_FALSE(got[0].watch_id);
+  EXPECT_EQ(got[0].tag, "db");
+  const model::Silence& g = got[1];
+  EXPECT_EQ(g.id, on_watch.id);
+  EXPECT_EQ(g.project_id, 1);
+  EXPECT_EQ(g.watch_id, w.spec.id);
+  EXPECT_EQ(g.tag, "");
+  EXPECT_EQ(g.starts, on_watch.starts);
+  EXPECT_EQ(g.ends, on_watch.ends);
+  EXPECT_EQ(g.reason, "maintenance");
+  EXPECT_EQ(g.created_by, "ops key");
+  EXPECT_EQ(g.created, on_watch.created);
+
+  model::Silence extended = on_tag;
+  extended.ends = kT0 + seconds(30);
+  extended.watch_id = base::Uuid::Random();
+  ASSERT_TRUE(store_->Apply({UpsertSilence{extended}}).ok());
+  got = store_->LoadSilences().value();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].ends, kT0 + seconds(30));
+  EXPECT_EQ(got[0].watch_id, extended.watch_id);
+
+  ASSERT_TRUE(store_->Apply({DeleteSilence{on_tag.id}}).ok());
+  got = store_->LoadSilences().value();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, on_watch.id);
+}
+
+// Deleting a watch removes its silences (they can never match again) and keeps its incidents,
+// timeline and notifications (the audit trail).
+TEST_F(SqliteStoreTest, DeleteWatchRemovesItsSilencesAndKeepsItsIncidents) {
+  const model::Watch w = FullWatch();
+  model::Silence mine;
+  mine.id = base::Uuid::Random();
+  mine.project_id = 1;
+  mine.watch_id = w.spec.id;
+  model::Silence project_wide;
+  project_wide.id = base::Uuid::Random();
+  project_wide.project_id = 1;
+  model::Notification n = FullNotification(1, 1);
+  n.watch_id = w.spec.id;
+  ASSERT_TRUE(store_
+                  ->Apply({UpsertWatch{w}, UpsertSilence{mine}, UpsertSilence{project_wide},
+                           UpsertIncident{FullIncident(1, w.spec.id)},
+                           AppendTimeline{{1, kT0, "opened", "system", "down", "{}"}},
+                           UpsertNotification{n}})
+                  .ok());
+  ASSERT_TRUE(store_->Apply({DeleteWatch{w.spec.id}}).ok());
+  auto silences = store_->LoadSilences().value();
+  ASSERT_EQ(silences.size(), 1u);
+  EXPECT_EQ(silences[0].id, project_wide.id);
+  EXPECT_TRUE(store_->GetIncident(1).value());
+  EXPECT_EQ(store_->ListTimeline(1).value().size(), 1u);
+  NotificationFilter f;
+  f.project_id = 1;
+  EXPECT_EQ(NotificationIds(f), std::vector<int64_t>{1});
+}
+
+TEST_F(SqliteStoreTest, IncidentRoundTripsEveryFieldAndUpsertReplaces) {
+  const base::Uuid watch = base::Uuid::Random();
+  const model::Incident inc = FullIncident(42, watch);
+  ASSERT_TRUE(store_->Apply({UpsertIncident{inc}}).ok());
+  Reopen();
+  auto got = store_->GetIncident(42);
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got.value());
+  const model::Incident& g = *got.value();
+  EXPECT_EQ(g.id, 42);
+  EXPECT_EQ(g.project_id, 1);
+  EXPECT_EQ(g.watch_id, watch);
+  EXPECT_EQ(g.watch_name, "nightly backup");
+  EXPECT_EQ(g.cause, "fail");
+  EXPECT_EQ(g.cause_detail, "exit status 3");
+  EXPECT_EQ(g.opened_at, inc.opened_at);
+  EXPECT_EQ(g.state, model::IncidentState::kAcknowledged);
+  EXPECT_EQ(g.acked_at, inc.acked_at);
+  EXPECT_EQ(g.acked_by, "ops key");
+  EXPECT_EQ(g.resolved_at, inc.resolved_at);
+  EXPECT_EQ(g.resolved_by, "check-in");
+  EXPECT_EQ(g.resolve_reason, "fixed");
+  EXPECT_EQ(g.policy_name, "on-call");
+  ExpectSameChain(g.chain, inc.chain);
+  EXPECT_EQ(g.escalation_id, 17);
+  EXPECT_EQ(g.step, 1);
+  EXPECT_EQ(g.round, 2);
+  EXPECT_EQ(g.next_at, base::kNever);
+  EXPECT_EQ(g.notified, inc.notified);
+  EXPECT_FALSE(store_->GetIncident(43).value());
+
+  model::Incident resolved = inc;
+  resolved.state = model::IncidentState::kResolved;
+  resolved.resolved_at = kT0 + seconds(500);
+  resolved.escalation_id = 18;
+  resolved.step = 0;
+  resolved.next_at = kT0 + seconds(600);
+  resolved.notified.push_back(base::Uuid::Random());
+  resolved.chain = model::EscalationChain{};
+  ASSERT_TRUE(store_->Apply({UpsertIncident{resolved}}).ok());
+  const model::Incident r = store_->GetIncident(42).value().value();
+  EXPECT_EQ(r.state, model::IncidentState::kResolved);
+  EXPECT_EQ(r.resolved_at, kT0 + seconds(500));
+  EXPECT_EQ(r.escalation_id, 18);
+  EXPECT_EQ(r.step, 0);
+  EXPECT_EQ(r.next_at, kT0 + seconds(600));
+  EXPECT_EQ(r.notified, resolved.notified);
+  ExpectSameChain(r.chain, model::EscalationChain{});
+}
+
+TEST_F(SqliteStoreTest, LoadActiveIncidentsExcludesResolved) {
+  const base::Uuid watch = base::Uuid::Random();
+  model::Incident open = FullIncident(1, watch);
+  open.state = model::IncidentState::kOpen;
+  model::Incident acked = FullIncident(2, watch);
+  acked.project_id = 2;  // every project
+  model::Incident resolved = FullIncident(3, watch);
+  resolved.state = model::IncidentState::kResolved;
+  ASSERT_TRUE(
+      store_->Apply({UpsertIncident{resolved}, UpsertIncident{acked}, UpsertIncident{open}}).ok());
+  auto active = store_->LoadActiveIncidents().value();
+  ASSERT_EQ(active.size(), 2u);
+  EXPECT_EQ(active[0].id, 1);
+  EXPECT_EQ(active[1].id, 2);
+  ExpectSameChain(active[1].chain, acked.chain);
+  // Resolving one removes it; re-opening brings it back.
+  open.state = model::IncidentState::kResolved;
+  resolved.state = model::IncidentState::kOpen;
+  ASSERT_TRUE(store_->Apply({UpsertIncident{open}, UpsertIncident{resolved}}).ok());
+  active = store_->LoadActiveIncidents().value();
+  ASSERT_EQ(active.size(), 2u);
+  EXPECT_EQ(active[0].id, 2);
+  EXPECT_EQ(active[1].id, 3);
+}
+
+TEST_F(SqliteStoreTest, ListIncidentsAppliesEveryFilterNewestFirst) {
+  const base::Uuid w1 = base::Uuid::Random();
+  const base::Uuid w2 = base::Uuid::Random();
+  // id: watch, cause, state, project
+  std::vector<Mutation> batch;
+  auto add = [&](int64_t id, const base::Uuid& w, std::string cause, model::IncidentState st,
+                 int64_t project = 1) {
+    model::Incident i = FullIncident(id, w);
+    i.cause = std::move(cause);
+    i.state = st;
+    i.project_id = project;
+    batch.push_back(UpsertIncident{i});
+  };
+  using S = model::IncidentState;
+  add(1, w1, "timeout", S::kResolved);
+  add(2, w2, "fail", S::kOpen);
+  add(3, w1, "fail", S::kAcknowledged);
+  add(4, w1, "timeout", S::kOpen);
+  add(5, w2, "timeout", S::kResolved);
+  add(6, w1, "timeout", S::kOpen, 2);
+  ASSERT_TRUE(store_->Apply(batch).ok());
+
+  IncidentFilter f;
+  f.project_id = 1;
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{5, 4, 3, 2, 1}));
+  f.project_id = 2;
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{6}));
+  f.project_id = 3;
+  EXPECT_TRUE(IncidentIds(f).empty());
+
+  f = IncidentFilter{};
+  f.project_id = 1;
+  f.states = {S::kOpen, S::kAcknowledged};
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{4, 3, 2}));
+  f.states = {S::kResolved};
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{5, 1}));
+  f.states = {S::kOpen, S::kOpen, S::kAcknowledged, S::kOpen};  // duplicates are harmless
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{4, 3, 2}));
+
+  f = IncidentFilter{};
+  f.project_id = 1;
+  f.watch_id = w1;
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{4, 3, 1}));  // not 6: another project
+  f.states = {S::kOpen};
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{4}));
+  f.watch_id = base::Uuid::Random();
+  EXPECT_TRUE(IncidentIds(f).empty());
+
+  f = IncidentFilter{};
+  f.project_id = 1;
+  f.cause = "fail";
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{3, 2}));
+  f.watch_id = w2;
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{2}));
+
+  f = IncidentFilter{};
+  f.project_id = 1;
+  f.since = kT0 + seconds(3);  // FullIncident opens incident n at kT0 + n s
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{5, 4, 3}));
+  f.limit = 2;
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{5, 4}));
+  f.limit = 0;
+  EXPECT_TRUE(IncidentIds(f).empty());
+}
+
+TEST_F(SqliteStoreTest, ListIncidentsPagesWithBeforeId) {
+  const base::Uuid w = base::Uuid::Random();
+  std::vector<Mutation> batch;
+  for (int64_t id = 1; id <= 7; ++id) batch.push_back(UpsertIncident{FullIncident(id, w)});
+  ASSERT_TRUE(store_->Apply(batch).ok());
+  IncidentFilter f;
+  f.project_id = 1;
+  f.limit = 3;
+  std::vector<int64_t> all;
+  for (int page = 0; page < 5; ++page) {
+    const std::vector<int64_t> ids = IncidentIds(f);
+    if (ids.empty()) break;
+    all.insert(all.end(), ids.begin(), ids.end());
+    f.before_id = ids.back();
+  }
+  EXPECT_EQ(all, (std::vector<int64_t>{7, 6, 5, 4, 3, 2, 1}));
+  f.before_id = 5;
+  f.watch_id = w;
+  EXPECT_EQ(IncidentIds(f), (std::vector<int64_t>{4, 3, 2}));
+}
+
+TEST_F(SqliteStoreTest, TimelineIsPerIncidentOldestFirstTiesInRecordedOrder) {
+  std::vector<Mutation> batch;
+  for (int i = 0; i < 4; ++i) {
+    model::TimelineEntry e;
+    e.incident_id = i % 2 == 0 ? 7 : 8;
+    e.at = kT0 - seconds(i);  // time wins over the recorded order
+    e.kind = "note";
+    e.actor = "ops key";
+    e.message = "entry " + std::to_string(i);
+    e.data = R"({"i":)" + std::to_string(i) + "}";
+    batch.push_back(AppendTimeline{e});
+  }
+  ASSERT_TRUE(store_->Apply(batch).ok());
+  // Same time as entry 0, recorded later: after it.
+  ASSERT_TRUE(store_->Apply({AppendTimeline{{7, kT0, "resolved", "check-in", "up", "{}"}}}).ok());
+  Reopen();
+  auto t = store_->ListTimeline(7).value();
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].message, "entry 2");
+  EXPECT_EQ(t[1].message, "entry 0");
+  EXPECT_EQ(t[2].kind, "resolved");
+  EXPECT_EQ(t[0].incident_id, 7);
+  EXPECT_EQ(t[0].at, kT0 - seconds(2));
+  EXPECT_EQ(t[0].kind, "note");
+  EXPECT_EQ(t[0].actor, "ops key");
+  EXPECT_EQ(t[0].data, R"({"i":2})");
+  EXPECT_EQ(store_->ListTimeline(8).value().size(), 2u);
+  EXPECT_TRUE(store_->ListTimeline(9).value().empty());
+}
+
+TEST_F(SqliteStoreTest, NotificationRoundTripsEveryFieldAndUpsertReplaces) {
+  const model::Notification n = FullNotification(5, 3);
+  ASSERT_TRUE(store_->Apply({UpsertNotification{n}}).ok());
+  Reopen();
+  NotificationFilter f;
+  f.project_id = 1;
+  auto list = store_->ListNotifications(f).value();
+  ASSERT_EQ(list.size(), 1u);
+  const model::Notification& g = list[0];
+  EXPECT_EQ(g.id, 5);
+  EXPECT_EQ(g.incident_id, 3);
+  EXPECT_EQ(g.project_id, 1);
+  EXPECT_EQ(g.watch_id, n.watch_id);
+  EXPECT_EQ(g.channel_id, n.channel_id);
+  EXPECT_EQ(g.event, "down");
+  EXPECT_EQ(g.idempotency_key, n.idempotency_key);
+  EXPECT_EQ(g.context, n.context);
+  EXPECT_EQ(g.status, model::NotificationStatus::kPending);
+  EXPECT_EQ(g.attempts, 2);
+  EXPECT_EQ(g.created, n.created);
+  EXPECT_EQ(g.next_attempt_at, n.next_attempt_at);
+  EXPECT_EQ(g.finished_at, n.finished_at);
+  EXPECT_EQ(g.last_error, "timeout");
+
+  model::Notification done = n;
+  done.status = model::NotificationStatus::kDelivered;
+  done.attempts = 3;
+  done.next_attempt_at = base::kNoTime;
+  done.finished_at = kT0 + seconds(99);
+  done.last_error = "";
+  ASSERT_TRUE(store_->Apply({UpsertNotification{done}}).ok());
+  list = store_->ListNotifications(f).value();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].status, model::NotificationStatus::kDelivered);
+  EXPECT_EQ(list[0].attempts, 3);
+  EXPECT_EQ(list[0].next_attempt_at, base::kNoTime);
+  EXPECT_EQ(list[0].finished_at, kT0 + seconds(99));
+  EXPECT_EQ(list[0].last_error, "");
+  EXPECT_EQ(list[0].idempotency_key, n.idempotency_key);
+}
+
+TEST_F(SqliteStoreTest, LoadPendingNotificationsOnlyPendingOldestFirst) {
+  using NS = model::NotificationStatus;
+  std::vector<Mutation> batch;
+  const std::pair<int64_t, NS> rows[] = {{4, NS::kPending}, {1, NS::kDelivered}, {2, NS::kPending},
+                                         {3, NS::kHeld},    {5, NS::kFailed},    {6, NS::kPending}};
+  for (const auto& [id, status] : rows) {
+    model::Notification n = FullNotification(id, 1);
+    n.status = status;
+    if (id == 6) n.project_id = 2;  // every project
+    batch.push_back(UpsertNotification{n});
+  }
+  ASSERT_TRUE(store_->Apply(batch).ok());
+  auto pending = store_->LoadPendingNotifications().value();
+  ASSERT_EQ(pending.size(), 3u);
+  EXPECT_EQ(pending[0].id, 2);
+  EXPECT_EQ(pending[1].id, 4);
+  EXPECT_EQ(pending[2].id, 6);
+  model::Notification delivered = FullNotification(2, 1);
+  delivered.status = NS::kDelivered;
+  ASSERT_TRUE(store_->Apply({UpsertNotification{delivered}}).ok());
+  pending = store_->LoadPendingNotifications().value();
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].id, 4);
+}
+
+TEST_F(SqliteStoreTest, ListNotificationsAppliesEveryFilterNewestFirst) {
+  using NS = model::NotificationStatus;
+  std::vector<Mutation> batch;
+  // id: incident, status, project
+  auto add = [&](int64_t id, int64_t incident, NS status, int64_t project = 1) {
+    model::Notification n = FullNotification(id, incident);
+    n.status = status;
+    n.project_id = project;
+    batch.push_back(UpsertNotification{n});
+  };
+  add(1, 10, NS::kDelivered);
+  add(2, 10, NS::kPending);
+  add(3, 0, NS::kHeld);  // a late warning: no incident
+  add(4, 11, NS::kFailed);
+  add(5, 11, NS::kPending);
+  add(6, 10, NS::kPending, 2);
+  ASSERT_TRUE(store_->Apply(batch).ok());
+
+  NotificationFilter f;
+  f.project_id = 1;
+  EXPECT_EQ(NotificationIds(f), (std::vector<int64_t>{5, 4, 3, 2, 1}));
+  f.project_id = 2;
+  EXPECT_EQ(NotificationIds(f), (std::vector<int64_t>{6}));
+
+  f = NotificationFilter{};
+  f.project_id = 1;
+  f.statuses = {NS::kPending};
+  EXPECT_EQ(NotificationIds(f), (std::vector<int64_t>{5, 2}));
+  f.statuses = {NS::kHeld, NS::kFailed, NS::kDelivered};
+  EXPECT_EQ(NotificationIds(f), (std::vector<int64_t>{4, 3, 1}));
+
+  f = NotificationFilter{};
+  f.project_id = 1;
+  f.incident_id = 10;
+  EXPECT_EQ(NotificationIds(f), (std::vector<int64_t>{2, 1}));  // not 6: another project
+  f.statuses = {NS::kDelivered};
+  EXPECT_EQ(NotificationIds(f), (std::vector<int64_t>{1}));
+  f.incident_id = 12;
+  EXPECT_TRUE(NotificationIds(f).empty());
+
+  f = NotificationFilter{};
+  f.project_id = 1;
+  f.limit = 2;
+  EXPECT_EQ(NotificationIds(f), (std::vector<int64_t>{5, 4}));
+  f.incident_id = 11;
+  f.limit = 1;
+  EXPECT_EQ(NotificationIds(f), (std::vector<int64_t>{5}));
+}
+
+TEST_F(SqliteStoreTest, AttemptsRoundTripOldestFirst) {
+  InsertAttempt failed{7, kT0, false, "timeout", 0, "no answer in 10s", seconds(10)};
+  InsertAttempt rejected{
+      7, kT0 - seconds(1), false, "http_status", 503, "busy", std::chrono::microseconds(1234)};
+  InsertAttempt ok{7, kT0 + seconds(60), true, "", 200, "", std::chrono::milliseconds(80)};
+  InsertAttempt other{8, kT0, true, "", 204, "", seconds(1)};
+  ASSERT_TRUE(store_->Apply({failed, rejected, other}).ok());
+  ASSERT_TRUE(store_->Apply({ok}).ok());
+  Reopen();
+  auto got = store_->ListAttempts(7).value();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].notification_id, 7);
+  EXPECT_EQ(got[0].at, kT0);
+  EXPECT_FALSE(got[0].ok);
+  EXPECT_EQ(got[0].reason, "timeout");
+  EXPECT_EQ(got[0].code, 0);
+  EXPECT_EQ(got[0].detail, "no answer in 10s");
+  EXPECT_EQ(got[0].duration, seconds(10));
+  EXPECT_EQ(got[1].code, 503);  // insertion order, not `at`
+  EXPECT_EQ(got[1].duration, std::chrono::microseconds(1234));
+  EXPECT_TRUE(got[2].ok);
+  EXPECT_EQ(got[2].code, 200);
+  EXPECT_EQ(got[2].duration, std::chrono::milliseconds(80));
+  EXPECT_EQ(store_->ListAttempts(8).value().size(), 1u);
+  EXPECT_TRUE(store_->ListAttempts(9).value().empty());
+}
+
+TEST_F(SqliteStoreTest, MaxIncidentAndNotificationIds) {
+  EXPECT_EQ(store_->MaxIncidentAndNotificationIds().value(),
+            std::make_pair(int64_t{0}, int64_t{0}));
+  const base::Uuid w = base::Uuid::Random();
+  ASSERT_TRUE(store_
+                  ->Apply({UpsertIncident{FullIncident(9, w)}, UpsertIncident{FullIncident(4, w)},
+                           UpsertNotification{FullNotification(30, 9)}})
+                  .ok());
+  Reopen();
+  EXPECT_EQ(store_->MaxIncidentAndNotificationIds().value(),
+            std::make_pair(int64_t{9}, int64_t{30}));
+  ASSERT_TRUE(store_->Apply({UpsertNotification{FullNotification(31, 0)}}).ok());
+  EXPECT_EQ(store_->MaxIncidentAndNotificationIds().value(),
+            std::make_pair(int64_t{9}, int64_t{31}));
+}
+
+// A batch mixing the original mutations with the incident ones commits as one: a failure in
+// its last mutation leaves no trace of the others.
+TEST_F(SqliteStoreTest, MixedBatchIsAllOrNothing) {
+  const model::Watch w = FullWatch();
+  const model::Channel c = FullChannel("pager");
+  model::Policy p;
+  p.id = base::Uuid::Random();
+  p.project_id = 1;
+  p.name = "on-call";
+  model::Silence x;
+  x.id = base::Uuid::Random();
+  x.project_id = 1;
+  model::WatchRuntime rt = w.runtime;
+  rt.failures = 5;
+  Project dup = project_;
+  dup.id = 2;  // same uuid and ping key as project 1: violates UNIQUE
+  const std::vector<Mutation> batch{UpsertWatch{w},
+                                    UpdateRuntime{w.spec.id, rt},
+                                    InsertCheckIn{CheckInFor(w.spec.id, 1)},
+                                    UpsertChannel{c},
+                                    UpsertPolicy{p},
+                                    UpsertSilence{x},
+                                    UpsertIncident{FullIncident(1, w.spec.id)},
+                                    AppendTimeline{{1, kT0, "opened", "system", "down", "{}"}},
+                                    UpsertNotification{FullNotification(1, 1)},
+                                    InsertAttempt{1, kT0, true, "", 200, "", seconds(1)},
+                                    SetMeta{"last_alive", "1"},
+                                    UpsertProject{dup}};
+  auto st = store_->Apply(batch);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, base::ErrorCode::kUnavailable);
+  EXPECT_FALSE(store_->GetWatch(w.spec.id).value());
+  EXPECT_TRUE(store_->ListCheckIns(w.spec.id, 10, false).value().empty());
+  EXPECT_TRUE(store_->LoadChannels().value().empty());
+  EXPECT_TRUE(store_->LoadPolicies().value().empty());
+  EXPECT_TRUE(store_->LoadSilences().value().empty());
+  EXPECT_FALSE(store_->GetIncident(1).value());
+  EXPECT_TRUE(store_->ListTimeline(1).value().empty());
+  EXPECT_TRUE(store_->LoadPendingNotifications().value().empty());
+  EXPECT_TRUE(store_->ListAttempts(1).value().empty());
+  EXPECT_FALSE(store_->GetMeta("last_alive").value());
+  EXPECT_EQ(store_->MaxIncidentAndNotificationIds().value(),
+            std::make_pair(int64_t{0}, int64_t{0}));
+
+  // Without the bad mutation the same batch commits whole.
+  const std::vector<Mutation> good(batch.begin(), batch.end() - 1);
+  ASSERT_TRUE(store_->Apply(good).ok());
+  EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.failures, 5);
+  EXPECT_EQ(store_->LoadChannels().value().size(), 1u);
+  EXPECT_EQ(store_->LoadPolicies().value().size(), 1u);
+  EXPECT_EQ(store_->LoadSilences().value().size(), 1u);
+  EXPECT_TRUE(store_->GetIncident(1).value());
+  EXPECT_EQ(store_->ListTimeline(1).value().size(), 1u);
+  EXPECT_EQ(store_->LoadPendingNotifications().value().size(), 1u);
+  EXPECT_EQ(store_->ListAttempts(1).value().size(), 1u);
+}
+
+// A data dir written by schema 2 (before incidents) opens, migrates, its watches read with no
+// failures counted, and the new tables work.
+TEST_F(SqliteStoreTest, MigratesASchemaTwoDatabase) {
+  const model::Watch w = FullWatch();  // failures = 4, dropped with the column below
+  ASSERT_TRUE(store_->Apply({UpsertWatch{w}}).ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  UndoSchemaThree(db);
+  sqlite3_close(db);
+  Reopen();
+  auto got = store_->GetWatch(w.spec.id).value();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->runtime.failures, 0);
+  EXPECT_EQ(got->spec.name, w.spec.name);
+  EXPECT_EQ(got->spec.badge_key, w.spec.badge_key);  // schema 2 data untouched
+  EXPECT_EQ(got->runtime.n_pings, w.runtime.n_pings);
+  EXPECT_TRUE(store_->LoadActiveIncidents().value().empty());
+  model::WatchRuntime rt = got->runtime;
+  rt.failures = 1;
+  model::Incident inc = FullIncident(1, w.spec.id);
+  inc.state = model::IncidentState::kOpen;
+  ASSERT_TRUE(store_
+                  ->Apply({UpdateRuntime{w.spec.id, rt}, UpsertChannel{FullChannel("pager")},
+                           UpsertIncident{inc}, UpsertNotification{FullNotification(1, 1)}})
+                  .ok());
+  Reopen();
+  EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.failures, 1);
+  EXPECT_EQ(store_->LoadChannels().value().size(), 1u);
+  EXPECT_EQ(store_->LoadActiveIncidents().value().size(), 1u);
+  EXPECT_EQ(store_->LoadPendingNotifications().value().size(), 1u);
+  sqlite3* check = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &check), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(check, "PRAGMA user_version", -1, &s, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(s, 0), 3);
+  sqlite3_finalize(s);
+  sqlite3_close(check);
+}
+
+// The reads the server does on every request or at start-up use an index, not a table scan.
+TEST_F(SqliteStoreTest, IncidentAndOutboxReadsUseIndexes) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  auto plan = [&](const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &s, nullptr),
+              SQLITE_OK)
+        << sql;
+    std::string out;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      out += reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+      out += "; ";
+    }
+    sqlite3_finalize(s);
+    return out;
+  };
+  // The WHERE clauses of the store's statements, parameters unbound as when it prepares them.
+  const std::pair<const char*, const char*> cases[] = {
+      {"SELECT * FROM incidents WHERE state != 'resolved' ORDER BY id", "incidents_active"},
+      {"SELECT * FROM incidents WHERE project_id=?1 AND id<?2 AND state IN (?3,?4,?5) AND "
+       "(?6='' OR cause=?6) AND opened_at>=?7 ORDER BY id DESC LIMIT ?8",
+       "incidents_by_project"},
+      {"SELECT * FROM incidents WHERE watch_id=?9 AND +project_id=?1 AND id<?2 AND +state IN "
+       "(?3,?4,?5) AND (?6='' OR cause=?6) AND opened_at>=?7 ORDER BY id DESC LIMIT ?8",
+       "incidents_by_watch"},
+      {"SELECT * FROM incidents WHERE id=?1", "INTEGER PRIMARY KEY"},
+      {"SELECT * FROM timeline WHERE incident_id=?1 ORDER BY id", "timeline_by_incident"},
+      {"SELECT * FROM notifications WHERE status = 'pending' ORDER BY id", "notifications_pending"},
+      {"SELECT * FROM notifications WHERE project_id=?1 AND status IN (?2,?3,?4,?5) ORDER BY id "
+       "DESC LIMIT ?6",
+       "notifications_by_project"},
+      {"SELECT * FROM notifications WHERE incident_id=?7 AND +project_id=?1 AND +status IN "
+       "(?2,?3,?4,?5) ORDER BY id DESC LIMIT ?6",
+       "notifications_by_incident"},
+      {"SELECT * FROM attempts WHERE notification_id=?1 ORDER BY id", "attempts_by_notification"},
+      {"SELECT * FROM silences WHERE watch_id=?1", "silences_by_watch"},
+  };
+  for (const auto& [sql, index] : cases) {
+    EXPECT_NE(plan(sql).find(index), std::string::npos) << sql << " → " << plan(sql);
+  }
+  sqlite3_close(db);
 }
 
 }  // namespace

@@ -1,0 +1,987 @@
+#include "incident/desk.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <utility>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "base/duration.h"
+#include "base/time.h"
+
+namespace overdue::incident {
+namespace {
+
+using model::Incident;
+using model::IncidentState;
+using model::Notification;
+using nlohmann::json;
+
+struct UuidHash {
+  size_t operator()(const Uuid& u) const {
+    return std::hash<std::string_view>{}(
+        std::string_view(reinterpret_cast<const char*>(u.bytes.data()), u.bytes.size()));
+  }
+};
+
+// The parts of a watch a message and the policy choice need, kept for active incidents.
+struct WatchInfo {
+  Uuid id;
+  int64_t project_id = 0;
+  std::string name;
+  std::string slug;
+  std::string kind = "job";
+  std::string tags;
+  std::string desc;
+  std::string channels;  // the watch's own channel list (healthchecks' field)
+};
+
+WatchInfo InfoOf(const model::WatchSpec& s) {
+  return WatchInfo{
+      s.id,   s.project_id, s.name,    s.slug, std::string(model::WatchKindName(s.kind)),
+      s.tags, s.desc,       s.channels};
+}
+
+std::vector<std::string> SplitTags(std::string_view tags) {
+  std::vector<std::string> out;
+  std::istringstream in{std::string(tags)};
+  for (std::string t; in >> t;) out.push_back(t);
+  return out;
+}
+
+std::string Iso(TimePoint t) { return t == base::kNoTime ? "" : base::FormatIso8601(t, false); }
+
+struct Timer {
+  TimePoint due;
+  int64_t incident_id;
+  int64_t escalation_id;
+  bool operator>(const Timer& o) const { return due > o.due; }
+};
+
+// A desk change waiting for the next commit.
+struct Pending {
+  std::vector<store::Mutation> mutations;
+  std::vector<Notification> notifications;  // pending ones, for the notifier after commit
+  std::function<void(Status)> done;
+};
+
+}  // namespace
+
+struct Desk::Impl {
+  Impl(const base::Clock& c, store::Store& s, DeskOptions o, std::function<void()> w,
+       std::function<void(std::vector<Notification>)> d)
+      : clock(c), store(s), options(std::move(o)), wake(std::move(w)), deliver(std::move(d)) {}
+
+  const base::Clock& clock;
+  store::Store& store;
+  DeskOptions options;
+  std::function<void()> wake;
+  std::function<void(std::vector<Notification>)> deliver;
+
+  mutable base::Mutex mu;
+  std::map<Uuid, model::Channel> channels GUARDED_BY(mu);
+  std::map<Uuid, model::Policy> policies GUARDED_BY(mu);
+  std::map<Uuid, model::Silence> silences GUARDED_BY(mu);
+  std::unordered_map<int64_t, Incident> active GUARDED_BY(mu);
+  std::unordered_map<int64_t, WatchInfo> info GUARDED_BY(mu);  // by incident id
+  std::unordered_map<Uuid, int64_t, UuidHash> by_watch GUARDED_BY(mu);
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers GUARDED_BY(mu);
+  int64_t last_incident_id GUARDED_BY(mu) = 0;
+  int64_t last_notification_id GUARDED_BY(mu) = 0;
+  std::vector<Pending> pending GUARDED_BY(mu);
+  // Writer thread: taken into the current transaction; and notifications of failed commits,
+  // handed over after the retry commits.
+  std::vector<Pending> committing;
+  std::vector<Notification> undelivered;
+
+  // --- policy choice and silences -------------------------------------------------------
+
+  const model::Policy* PolicyFor(const WatchInfo& w) REQUIRES(mu) {
+    const model::Policy* by_tag = nullptr;
+    const model::Policy* by_default = nullptr;
+    const std::vector<std::string> tags = SplitTags(w.tags);
+    for (const auto& [id, p] : policies) {
+      if (p.project_id != w.project_id) continue;
+      if (std::find(p.watches.begin(), p.watches.end(), w.id) != p.watches.end()) return &p;
+      for (const std::string& t : p.tags) {
+        if (std::find(tags.begin(), tags.end(), t) != tags.end() &&
+            (!by_tag || p.name < by_tag->name)) {
+          by_tag = &p;
+        }
+      }
+      if (p.is_default && !by_default) by_default = &p;
+    }
+    return by_tag ? by_tag : by_default;
+  }
+
+  // No policy: one step telling the watch's own channels (healthchecks' assignment) or, when
+  // it names none, every channel of the project.
+  model::EscalationChain ImplicitChain(const WatchInfo& w) REQUIRES(mu) {
+    model::EscalationStep step;
+    std::string list = w.channels;
+    std::replace(list.begin(), list.end(), ',', ' ');
+    for (const std::string& part : SplitTags(list)) {
+      if (auto id = Uuid::Parse(part); id && channels.count(*id)) step.channels.push_back(*id);
+    }
+    if (step.channels.empty()) {
+      for (const auto& [id, c] : channels) {
+        if (c.project_id == w.project_id) step.channels.push_back(id);
+      }
+    }
+    model::EscalationChain chain;
+    chain.steps.push_back(std::move(step));
+    return chain;
+  }
+
+  const model::Silence* SilenceFor(const WatchInfo& w, TimePoint now) REQUIRES(mu) {
+    const std::vector<std::string> tags = SplitTags(w.tags);
+    for (const auto& [id, s] : silences) {
+      if (s.project_id != w.project_id || now < s.starts || now >= s.ends) continue;
+      if (s.watch_id) {
+        if (*s.watch_id == w.id) return &s;
+      } else if (!s.tag.empty()) {
+        if (std::find(tags.begin(), tags.end(), s.tag) != tags.end()) return &s;
+      } else {
+        return &s;
+      }
+    }
+    return nullptr;
+  }
+
+  // --- messages ---------------------------------------------------------------------------
+
+  json WatchJson(const WatchInfo& w, std::string_view status, TimePoint last_ping) const {
+    return json{{"id", w.id.ToString()},
+                {"name", w.name},
+                {"slug", w.slug},
+                {"kind", w.kind},
+                {"tags", w.tags},
+                {"desc", w.desc},
+                {"status", status},
+                {"last_ping", Iso(last_ping)},
+                {"ping_url", options.public_url + "/ping/" + w.id.ToString()}};
+  }
+
+  // The watch's latest check-in: `in_batch` when the batch being committed holds one (it is
+  // not in the store yet), else the store's newest.
+  json LastCheckInJson(const Uuid& watch_id, const model::CheckIn* in_batch = nullptr) {
+    std::vector<model::CheckIn> list;
+    if (!in_batch) {
+      auto stored = store.ListCheckIns(watch_id, 1, true);
+      if (!stored.ok() || stored.value().empty()) return nullptr;
+      list = std::move(stored.value());
+      in_batch = &list.front();
+    }
+    const model::CheckIn& c = *in_batch;
+    std::string body = c.body.substr(0, options.max_body_in_message);
+    return json{{"at", Iso(c.at)},
+                {"signal", model::SignalName(c.signal)},
+                {"exit_status", c.exit_status ? json(*c.exit_status) : json(nullptr)},
+                {"remote_addr", c.remote_addr},
+                {"body", std::move(body)}};
+  }
+
+  json IncidentJson(const Incident& inc) const {
+    return json{{"id", inc.id},
+                {"cause", inc.cause},
+                {"cause_detail", inc.cause_detail},
+                {"state", model::IncidentStateName(inc.state)},
+                {"opened_at", Iso(inc.opened_at)},
+                {"url", options.public_url + "/api/v1/incidents/" + std::to_string(inc.id)},
+                {"ack_url", options.ack_url ? options.ack_url(inc.id) : ""},
+                {"step", inc.step + 1},
+                {"round", std::min(inc.round + 1, std::max(inc.chain.repeat, 1))},
+                {"acked_by", inc.acked_by},
+                {"resolved_by", inc.resolved_by},
+                {"resolve_reason", inc.resolve_reason}};
+  }
+
+  json Context(std::string_view event, const Incident* inc, const json& watch,
+               const json& last_check_in, TimePoint now) const {
+    json c{{"event", event},
+           {"watch", watch},
+           {"last_check_in", last_check_in},
+           {"server", json{{"url", options.public_url}}},
+           {"now", Iso(now)}};
+    if (inc) c["incident"] = IncidentJson(*inc);
+    return c;
+  }
+
+  // Outbox rows for `event` to `to`, held back when a silence matches. Appends the rows and
+  // their timeline entries to `p`.
+  void Notify(Pending& p, std::string_view event, const std::vector<Uuid>& to, const Incident* inc,
+              const WatchInfo& w, const json& context, TimePoint now) REQUIRES(mu) {
+    if (to.empty()) return;
+    const model::Silence* silence = SilenceFor(w, now);
+    const std::string text = context.dump();
+    for (const Uuid& channel_id : to) {
+      auto ch = channels.find(channel_id);
+      if (ch == channels.end()) {
+        if (inc) {
+          p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
+              inc->id, now, "notification", "system",
+              "channel " + channel_id.ToString() + " no longer exists: not notified",
+              json{{"channel", channel_id.ToString()}, {"event", event}}.dump()}});
+        }
+        continue;
+      }
+      Notification n;
+      n.id = ++last_notification_id;
+      n.incident_id = inc ? inc->id : 0;
+      n.project_id = w.project_id;
+      n.watch_id = w.id;
+      n.channel_id = channel_id;
+      n.event = std::string(event);
+      n.idempotency_key = fmt::format("overdue-{}-{}", n.incident_id, n.id);
+      n.context = text;
+      n.status = silence ? model::NotificationStatus::kHeld : model::NotificationStatus::kPending;
+      n.created = now;
+      n.next_attempt_at = now;
+      p.mutations.emplace_back(store::UpsertNotification{n});
+      if (inc) {
+        json data{{"notification", n.id},
+                  {"channel", channel_id.ToString()},
+                  {"channel_name", ch->second.name},
+                  {"kind", ch->second.kind},
+                  {"event", event}};
+        if (silence) {
+          data["silence"] = silence->id.ToString();
+          p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
+              inc->id, now, "held", "system",
+              fmt::format("{} to {} held back by a silence ({})", event, ch->second.name,
+                          silence->reason.empty() ? silence->id.ToString() : silence->reason),
+              data.dump()}});
+        } else {
+          p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
+              inc->id, now, "notification", "system",
+              fmt::format("{} notification to {} ({})", event, ch->second.name, ch->second.kind),
+              data.dump()}});
+        }
+      }
+      if (!silence) p.notifications.push_back(std::move(n));
+    }
+  }
+
+  void Schedule(const Incident& inc) REQUIRES(mu) {
+    if (inc.next_at != base::kNever && inc.state != IncidentState::kResolved) {
+      timers.push(Timer{inc.next_at, inc.id, inc.escalation_id});
+    }
+  }
+
+  // Records an escalation effect on an active incident: the incident row, the timeline entry,
+  // the notifications, the next timer.
+  void Record(Pending& p, Incident& inc, const model::EscalationEffect& e, const std::string& actor,
+              TimePoint now, std::string_view watch_status) REQUIRES(mu) {
+    p.mutations.emplace_back(store::UpsertIncident{inc});
+    if (!e.kind.empty()) {
+      p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
+          inc.id, now, e.kind, actor, e.message,
+          json{{"step", inc.step + 1},
+               {"round", std::min(inc.round + 1, std::max(inc.chain.repeat, 1))},
+               {"escalation_id", inc.escalation_id}}
+              .dump()}});
+    }
+    if (!e.event.empty() && !e.channels.empty()) {
+      const WatchInfo& w = info[inc.id];
+      const json context = Context(e.event, &inc, WatchJson(w, watch_status, base::kNoTime),
+                                   LastCheckInJson(inc.watch_id), now);
+      Notify(p, e.event, e.channels, &inc, w, context, now);
+    }
+    Schedule(inc);
+  }
+
+  // --- opening and closing ----------------------------------------------------------------
+
+  void Open(Pending& p, const WatchInfo& w, std::string cause, std::string detail,
+            TimePoint opened_at, TimePoint now, const model::WatchRuntime& rt,
+            const model::CheckIn* last) REQUIRES(mu) {
+    Incident inc;
+    inc.id = ++last_incident_id;
+    inc.project_id = w.project_id;
+    inc.watch_id = w.id;
+    inc.watch_name = w.name;
+    inc.cause = std::move(cause);
+    inc.cause_detail = std::move(detail);
+    inc.opened_at = opened_at;
+    if (const model::Policy* policy = PolicyFor(w)) {
+      inc.chain = policy->chain;
+      inc.policy_name = policy->name;
+    } else {
+      inc.chain = ImplicitChain(w);
+    }
+    info[inc.id] = w;
+    const model::EscalationEffect e = model::OpenIncident(inc, now);
+    p.mutations.emplace_back(store::UpsertIncident{inc});
+    p.mutations.emplace_back(store::AppendTimeline{
+        model::TimelineEntry{inc.id, now, "opened", "system", e.message,
+                             json{{"cause", inc.cause}, {"policy", inc.policy_name}}.dump()}});
+    const json context = Context(e.event, &inc, WatchJson(w, "down", rt.last_ping),
+                                 LastCheckInJson(w.id, last), now);
+    Notify(p, e.event, e.channels, &inc, w, context, now);
+    Schedule(inc);
+    by_watch[w.id] = inc.id;
+    active.emplace(inc.id, std::move(inc));
+  }
+
+  // Resolves the active incident `it` points at; recovery to every channel told when `notify`.
+  void Close(Pending& p, std::unordered_map<int64_t, Incident>::iterator it, const std::string& by,
+             const std::string& reason, TimePoint now, bool notify,
+             const model::CheckIn* last = nullptr) REQUIRES(mu) {
+    Incident& inc = it->second;
+    auto e = model::Resolve(inc, by, reason, now);
+    if (!e.ok()) return;
+    p.mutations.emplace_back(store::UpsertIncident{inc});
+    p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
+        inc.id, now, "resolved", by, e.value().message, json{{"reason", reason}}.dump()}});
+    if (notify) {
+      const WatchInfo& w = info[inc.id];
+      const json context = Context("recovery", &inc, WatchJson(w, "up", now),
+                                   LastCheckInJson(inc.watch_id, last), now);
+      Notify(p, "recovery", e.value().channels, &inc, w, context, now);
+    }
+    by_watch.erase(inc.watch_id);
+    info.erase(inc.id);
+    active.erase(it);
+  }
+
+  // The watch a batch mutation refers to: from the batch itself when it wrote the definition,
+  // else from the store.
+  WatchInfo LookUp(const Uuid& id,
+                   const std::unordered_map<Uuid, WatchInfo, UuidHash>& batch_specs) {
+    if (auto it = batch_specs.find(id); it != batch_specs.end()) return it->second;
+    auto stored = store.GetWatch(id);
+    if (stored.ok() && stored.value()) return InfoOf(stored.value()->spec);
+    spdlog::warn("incident desk: watch {} not found in the store", id.ToString());
+    WatchInfo w;
+    w.id = id;
+    w.name = id.ToString();
+    w.project_id = 1;
+    return w;
+  }
+
+  void Queue(Pending&& p) REQUIRES(mu) {
+    if (!p.mutations.empty() || p.done) pending.push_back(std::move(p));
+  }
+};
+
+Desk::Desk(const base::Clock& clock, store::Store& store, DeskOptions options,
+           std::function<void()> wake, std::function<void(std::vector<Notification>)> deliver)
+    : impl_(std::make_unique<Impl>(clock, store, std::move(options), std::move(wake),
+                                   std::move(deliver))) {}
+
+Desk::~Desk() = default;
+
+void Desk::SetLinks(std::string public_url, std::function<std::string(int64_t)> ack_url) {
+  base::MutexLock lock(&impl_->mu);
+  impl_->options.public_url = std::move(public_url);
+  impl_->options.ack_url = std::move(ack_url);
+}
+
+Status Desk::Load() {
+  Impl& d = *impl_;
+  auto channels = d.store.LoadChannels();
+  if (!channels.ok()) return channels.error();
+  auto policies = d.store.LoadPolicies();
+  if (!policies.ok()) return policies.error();
+  auto silences = d.store.LoadSilences();
+  if (!silences.ok()) return silences.error();
+  auto active = d.store.LoadActiveIncidents();
+  if (!active.ok()) return active.error();
+  auto ids = d.store.MaxIncidentAndNotificationIds();
+  if (!ids.ok()) return ids.error();
+  std::vector<std::pair<int64_t, WatchInfo>> infos;
+  for (const Incident& inc : active.value()) {
+    auto w = d.store.GetWatch(inc.watch_id);
+    if (!w.ok()) return w.error();
+    WatchInfo info;
+    if (w.value()) {
+      info = InfoOf(w.value()->spec);
+    } else {
+      info.id = inc.watch_id;
+      info.project_id = inc.project_id;
+      info.name = inc.watch_name;
+    }
+    infos.emplace_back(inc.id, std::move(info));
+  }
+  base::MutexLock lock(&d.mu);
+  for (auto& c : channels.value()) d.channels[c.id] = std::move(c);
+  for (auto& p : policies.value()) d.policies[p.id] = std::move(p);
+  for (auto& s : silences.value()) d.silences[s.id] = std::move(s);
+  for (auto& [id, info] : infos) d.info[id] = std::move(info);
+  for (Incident& inc : active.value()) {
+    d.Schedule(inc);
+    d.by_watch[inc.watch_id] = inc.id;
+    d.active.emplace(inc.id, std::move(inc));
+  }
+  d.last_incident_id = ids.value().first;
+  d.last_notification_id = ids.value().second;
+  return {};
+}
+
+void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
+  Impl& d = *impl_;
+  const TimePoint now = d.clock.Now();
+  std::unordered_map<Uuid, WatchInfo, UuidHash> specs;
+  std::unordered_map<Uuid, model::WatchRuntime, UuidHash> runtimes;
+  std::unordered_map<Uuid, const model::CheckIn*, UuidHash> checkins;  // newest in the batch
+  const auto last_of = [&checkins](const Uuid& id) -> const model::CheckIn* {
+    auto it = checkins.find(id);
+    return it == checkins.end() ? nullptr : it->second;
+  };
+  base::MutexLock lock(&d.mu);
+  Pending p;
+  const size_t end = batch.size();
+  for (size_t i = first_new; i < end; ++i) {
+    const store::Mutation& m = batch[i];
+    if (const auto* u = std::get_if<store::UpsertWatch>(&m)) {
+      specs[u->watch.spec.id] = InfoOf(u->watch.spec);
+      runtimes[u->watch.spec.id] = u->watch.runtime;
+      if (auto it = d.by_watch.find(u->watch.spec.id); it != d.by_watch.end()) {
+        d.info[it->second] = InfoOf(u->watch.spec);
+      }
+    } else if (const auto* r = std::get_if<store::UpdateRuntime>(&m)) {
+      runtimes[r->watch_id] = r->runtime;
+    } else if (const auto* del = std::get_if<store::DeleteWatch>(&m)) {
+      if (auto it = d.by_watch.find(del->watch_id); it != d.by_watch.end()) {
+        d.Close(p, d.active.find(it->second), "system", "watch deleted", now, false);
+      }
+    } else if (const auto* ci = std::get_if<store::InsertCheckIn>(&m)) {
+      const model::CheckIn& c = ci->check_in;
+      checkins[c.watch_id] = &c;
+      auto it = d.by_watch.find(c.watch_id);
+      if (it != d.by_watch.end()) {
+        json data{
+            {"n", c.n}, {"signal", model::SignalName(c.signal)}, {"remote_addr", c.remote_addr}};
+        if (c.exit_status) data["exit_status"] = *c.exit_status;
+        p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
+            it->second, c.at, "check_in", "check-in",
+            fmt::format("check-in #{}: {}{}", c.n, model::SignalName(c.signal),
+                        c.exit_status ? fmt::format(" (exit status {})", *c.exit_status) : ""),
+            data.dump()}});
+        continue;
+      }
+      if (c.signal != model::Signal::kFail) continue;
+      const model::WatchRuntime rt =
+          runtimes.count(c.watch_id) ? runtimes[c.watch_id] : model::WatchRuntime{};
+      const WatchInfo w = d.LookUp(c.watch_id, specs);
+      const model::Policy* policy = d.PolicyFor(w);
+      const int needed = policy ? std::max(1, policy->alert_after_failures) : 1;
+      if (rt.failures < needed) continue;
+      const bool exit = c.exit_status && *c.exit_status > 0;
+      std::string detail = exit ? fmt::format("exited with status {}", *c.exit_status)
+                                : std::string("reported a failure");
+      if (needed > 1) detail += fmt::format(" ({} consecutive failures)", rt.failures);
+      d.Open(p, w, exit ? "exit" : "fail", std::move(detail), c.at, now, rt, &c);
+    } else if (const auto* fl = std::get_if<store::InsertFlip>(&m)) {
+      const model::Flip& f = fl->flip;
+      auto it = d.by_watch.find(f.watch_id);
+      if (it != d.by_watch.end()) {
+        p.mutations.emplace_back(store::AppendTimeline{
+            model::TimelineEntry{it->second, f.at, "state", "system",
+                                 fmt::format("{} → {}", model::StatusName(f.old_status),
+                                             model::StatusName(f.new_status)),
+                                 json{{"from", model::StatusName(f.old_status)},
+                                      {"to", model::StatusName(f.new_status)},
+                                      {"reason", f.reason}}
+                                     .dump()}});
+        if (f.new_status == model::Status::kUp || f.new_status == model::Status::kNew) {
+          d.Close(p, d.active.find(it->second), "check-in", "", now, true, last_of(f.watch_id));
+        } else if (f.new_status == model::Status::kPaused) {
+          d.Close(p, d.active.find(it->second), "system", "watch paused", now, true,
+                  last_of(f.watch_id));
+        }
+        continue;
+      }
+      if (f.new_status == model::Status::kDown && f.reason == "timeout") {
+        const model::WatchRuntime rt =
+            runtimes.count(f.watch_id) ? runtimes[f.watch_id] : model::WatchRuntime{};
+        const WatchInfo w = d.LookUp(f.watch_id, specs);
+        std::string detail =
+            rt.last_ping == base::kNoTime
+                ? std::string("missed its deadline: no check-in yet")
+                : fmt::format("missed its deadline: no check-in since {}", Iso(rt.last_ping));
+        if (f.detected_late) {
+          detail += fmt::format(" (detected at start-up, {})", Iso(f.detected_at));
+        }
+        d.Open(p, w, "timeout", std::move(detail), f.at, now, rt, last_of(f.watch_id));
+      } else if (f.new_status == model::Status::kGrace) {
+        const WatchInfo w = d.LookUp(f.watch_id, specs);
+        const model::Policy* policy = d.PolicyFor(w);
+        if (!policy || policy->late_channels.empty()) continue;
+        const model::WatchRuntime rt =
+            runtimes.count(f.watch_id) ? runtimes[f.watch_id] : model::WatchRuntime{};
+        const json context = d.Context("late", nullptr, d.WatchJson(w, "grace", rt.last_ping),
+                                       d.LastCheckInJson(w.id, last_of(w.id)), now);
+        d.Notify(p, "late", policy->late_channels, nullptr, w, context, now);
+      }
+    }
+  }
+  d.Queue(std::move(p));
+  for (Pending& q : d.pending) {
+    for (store::Mutation& m : q.mutations) batch.push_back(std::move(m));
+    q.mutations.clear();
+    d.committing.push_back(std::move(q));
+  }
+  d.pending.clear();
+}
+
+void Desk::AfterCommit(bool ok) {
+  Impl& d = *impl_;
+  std::vector<Pending> done = std::move(d.committing);
+  d.committing.clear();
+  for (Pending& p : done) {
+    for (Notification& n : p.notifications) d.undelivered.push_back(std::move(n));
+  }
+  if (ok && !d.undelivered.empty() && d.deliver) {
+    std::vector<Notification> out = std::move(d.undelivered);
+    d.undelivered.clear();
+    d.deliver(std::move(out));
+  }
+  const Status st = ok ? Status{} : Status{base::Unavailable("store unavailable: not durable yet")};
+  for (Pending& p : done) {
+    if (p.done) p.done(st);
+  }
+}
+
+size_t Desk::Tick() {
+  Impl& d = *impl_;
+  size_t fired = 0;
+  {
+    base::MutexLock lock(&d.mu);
+    const TimePoint now = d.clock.Now();
+    while (!d.timers.empty() && d.timers.top().due <= now) {
+      const Timer t = d.timers.top();
+      d.timers.pop();
+      auto it = d.active.find(t.incident_id);
+      if (it == d.active.end()) continue;
+      Incident& inc = it->second;
+      auto e = model::OnEscalationDue(inc, t.escalation_id, now);
+      if (!e) continue;
+      Pending p;
+      d.Record(p, inc, *e, "system", now, "down");
+      d.Queue(std::move(p));
+      ++fired;
+    }
+  }
+  if (fired && d.wake) d.wake();
+  return fired;
+}
+
+TimePoint Desk::NextDue() const {
+  base::MutexLock lock(&impl_->mu);
+  // Stale timers (their incident moved on) are skipped by Tick when due; until then they may
+  // make this earlier than the real next step, which only makes the auditor look sooner.
+  return impl_->timers.empty() ? base::kNever : impl_->timers.top().due;
+}
+
+size_t Desk::active_incidents() const {
+  base::MutexLock lock(&impl_->mu);
+  return impl_->active.size();
+}
+
+namespace {
+
+// For an incident that is not active: whether it exists in this project (then it is resolved).
+Status NotActive(store::Store& store, int64_t project_id, int64_t id) {
+  auto stored = store.GetIncident(id);
+  if (!stored.ok()) return stored.error();
+  if (!stored.value() || stored.value()->project_id != project_id) {
+    return base::NotFound("not found");
+  }
+  return base::Error{base::ErrorCode::kConflict, "incident is resolved"};
+}
+
+}  // namespace
+
+namespace {
+
+// Answers `done` with the incident after the commit.
+std::function<void(Status)> AnswerAfterCommit(IncidentDone done, Incident copy) {
+  return [done = std::move(done), copy = std::move(copy)](Status st) {
+    if (st.ok()) {
+      done(copy);
+    } else {
+      done(st.error());
+    }
+  };
+}
+
+}  // namespace
+
+void Desk::Acknowledge(int64_t project_id, int64_t id, std::string by, IncidentDone done) {
+  Impl& d = *impl_;
+  std::optional<Incident> unchanged;
+  bool queued = false;
+  {
+    base::MutexLock lock(&d.mu);
+    auto it = d.active.find(id);
+    if (it != d.active.end() && it->second.project_id == project_id) {
+      Incident& inc = it->second;
+      const TimePoint now = d.clock.Now();
+      auto e = model::Acknowledge(inc, by, now);
+      if (e.ok() && e.value()) {
+        Pending p;
+        d.Record(p, inc, *e.value(), by, now, "down");
+        p.done = AnswerAfterCommit(done, inc);
+        d.Queue(std::move(p));
+        queued = true;
+      } else {
+        unchanged = inc;  // already acknowledged
+      }
+    }
+  }
+  if (queued) {
+    d.wake();
+  } else if (unchanged) {
+    done(*unchanged);
+  } else {
+    done(NotActive(d.store, project_id, id).error());
+  }
+}
+
+void Desk::Unacknowledge(int64_t project_id, int64_t id, std::string by, IncidentDone done) {
+  Impl& d = *impl_;
+  std::optional<base::Error> refused;
+  bool queued = false;
+  {
+    base::MutexLock lock(&d.mu);
+    auto it = d.active.find(id);
+    if (it != d.active.end() && it->second.project_id == project_id) {
+      Incident& inc = it->second;
+      const TimePoint now = d.clock.Now();
+      auto e = model::Unacknowledge(inc, by, now);
+      if (e.ok()) {
+        Pending p;
+        d.Record(p, inc, e.value(), by, now, "down");
+        p.done = AnswerAfterCommit(done, inc);
+        d.Queue(std::move(p));
+        queued = true;
+      } else {
+        refused = e.error();
+      }
+    }
+  }
+  if (queued) {
+    d.wake();
+  } else if (refused) {
+    done(*refused);
+  } else {
+    Status st = NotActive(d.store, project_id, id);
+    if (st.error().code == base::ErrorCode::kConflict) {
+      done(
+          base::Error{base::ErrorCode::kConflict, "incident is not acknowledged (it is resolved)"});
+    } else {
+      done(st.error());
+    }
+  }
+}
+
+void Desk::Resolve(int64_t project_id, int64_t id, std::string by, std::string reason,
+                   IncidentDone done) {
+  Impl& d = *impl_;
+  bool queued = false;
+  {
+    base::MutexLock lock(&d.mu);
+    auto it = d.active.find(id);
+    if (it != d.active.end() && it->second.project_id == project_id) {
+      Pending p;
+      d.Close(p, it, by, reason, d.clock.Now(), true);
+      Incident resolved;
+      for (const store::Mutation& m : p.mutations) {
+        if (const auto* u = std::get_if<store::UpsertIncident>(&m)) resolved = u->incident;
+      }
+      p.done = AnswerAfterCommit(done, std::move(resolved));
+      d.Queue(std::move(p));
+      queued = true;
+    }
+  }
+  if (queued) {
+    d.wake();
+    return;
+  }
+  Status st = NotActive(d.store, project_id, id);
+  if (st.error().code == base::ErrorCode::kConflict) {
+    done(base::Error{base::ErrorCode::kConflict, "incident is already resolved"});
+  } else {
+    done(st.error());
+  }
+}
+
+void Desk::AddNote(int64_t project_id, int64_t id, std::string by, std::string text,
+                   std::function<void(Result<model::TimelineEntry>)> done) {
+  Impl& d = *impl_;
+  bool exists = false;
+  {
+    base::MutexLock lock(&d.mu);
+    auto it = d.active.find(id);
+    exists = it != d.active.end() && it->second.project_id == project_id;
+  }
+  if (!exists) {
+    Status st = NotActive(d.store, project_id, id);
+    if (st.error().code != base::ErrorCode::kConflict) {  // kConflict: exists, resolved
+      done(st.error());
+      return;
+    }
+  }
+  model::TimelineEntry entry{id, d.clock.Now(), "note", by, std::move(text), "{}"};
+  {
+    base::MutexLock lock(&d.mu);
+    Pending p;
+    p.mutations.emplace_back(store::AppendTimeline{entry});
+    p.done = [done, entry](Status st) {
+      if (st.ok()) {
+        done(entry);
+      } else {
+        done(st.error());
+      }
+    };
+    d.Queue(std::move(p));
+  }
+  d.wake();
+}
+
+namespace {
+
+std::function<void(Status)> OrNothing(std::function<void(Status)> done) {
+  return done ? std::move(done) : [](Status) {};
+}
+
+}  // namespace
+
+void Desk::PutChannel(model::Channel channel, std::function<void(Status)> done) {
+  Impl& d = *impl_;
+  {
+    base::MutexLock lock(&d.mu);
+    d.channels[channel.id] = channel;
+    Pending p;
+    p.mutations.emplace_back(store::UpsertChannel{std::move(channel)});
+    p.done = OrNothing(std::move(done));
+    d.Queue(std::move(p));
+  }
+  d.wake();
+}
+
+void Desk::DeleteChannel(int64_t project_id, const Uuid& id, std::function<void(Status)> done) {
+  Impl& d = *impl_;
+  std::optional<base::Error> refused;
+  {
+    base::MutexLock lock(&d.mu);
+    auto it = d.channels.find(id);
+    if (it == d.channels.end() || it->second.project_id != project_id) {
+      refused = base::NotFound("not found");
+    }
+    for (const auto& [pid, p] : d.policies) {
+      if (refused) break;
+      const auto uses = [&id](const std::vector<Uuid>& list) {
+        return std::find(list.begin(), list.end(), id) != list.end();
+      };
+      bool used = uses(p.late_channels);
+      for (const auto& step : p.chain.steps) used = used || uses(step.channels);
+      if (used) {
+        refused = base::Error{base::ErrorCode::kConflict,
+                              "channel is used by policy '" + p.name + "': remove it there first"};
+      }
+    }
+    if (refused) {
+      // answered below, without the lock
+    } else {
+      d.channels.erase(it);
+      Pending p;
+      p.mutations.emplace_back(store::DeleteChannel{id});
+      p.done = OrNothing(std::move(done));
+      d.Queue(std::move(p));
+    }
+  }
+  if (refused) {
+    done(*refused);
+    return;
+  }
+  d.wake();
+}
+
+void Desk::PutPolicy(model::Policy policy, std::function<void(Status)> done) {
+  Impl& d = *impl_;
+  {
+    base::MutexLock lock(&d.mu);
+    Pending p;
+    if (policy.is_default) {
+      // One default per project: the new default takes over.
+      for (auto& [id, other] : d.policies) {
+        if (other.project_id == policy.project_id && other.is_default && id != policy.id) {
+          other.is_default = false;
+          p.mutations.emplace_back(store::UpsertPolicy{other});
+        }
+      }
+    }
+    d.policies[policy.id] = policy;
+    p.mutations.emplace_back(store::UpsertPolicy{std::move(policy)});
+    p.done = OrNothing(std::move(done));
+    d.Queue(std::move(p));
+  }
+  d.wake();
+}
+
+void Desk::DeletePolicy(int64_t project_id, const Uuid& id, std::function<void(Status)> done) {
+  Impl& d = *impl_;
+  bool found = false;
+  {
+    base::MutexLock lock(&d.mu);
+    auto it = d.policies.find(id);
+    if (it != d.policies.end() && it->second.project_id == project_id) {
+      d.policies.erase(it);
+      Pending p;
+      p.mutations.emplace_back(store::DeletePolicy{id});
+      p.done = OrNothing(std::move(done));
+      d.Queue(std::move(p));
+      found = true;
+    }
+  }
+  if (!found) {
+    done(base::NotFound("not found"));
+    return;
+  }
+  d.wake();
+}
+
+void Desk::PutSilence(model::Silence silence, std::function<void(Status)> done) {
+  Impl& d = *impl_;
+  {
+    base::MutexLock lock(&d.mu);
+    d.silences[silence.id] = silence;
+    Pending p;
+    p.mutations.emplace_back(store::UpsertSilence{std::move(silence)});
+    p.done = OrNothing(std::move(done));
+    d.Queue(std::move(p));
+  }
+  d.wake();
+}
+
+void Desk::DeleteSilence(int64_t project_id, const Uuid& id, std::function<void(Status)> done) {
+  Impl& d = *impl_;
+  bool found = false;
+  {
+    base::MutexLock lock(&d.mu);
+    auto it = d.silences.find(id);
+    if (it != d.silences.end() && it->second.project_id == project_id) {
+      d.silences.erase(it);
+      Pending p;
+      p.mutations.emplace_back(store::DeleteSilence{id});
+      p.done = OrNothing(std::move(done));
+      d.Queue(std::move(p));
+      found = true;
+    }
+  }
+  if (!found) {
+    done(base::NotFound("not found"));
+    return;
+  }
+  d.wake();
+}
+
+void Desk::TestChannel(int64_t project_id, const Uuid& id,
+                       std::function<void(Result<int64_t>)> done) {
+  Impl& d = *impl_;
+  bool found = false;
+  {
+    base::MutexLock lock(&d.mu);
+    auto it = d.channels.find(id);
+    if (it != d.channels.end() && it->second.project_id == project_id) {
+      found = true;
+      const TimePoint now = d.clock.Now();
+      Pending p;
+      const json context{{"event", "test"},
+                         {"watch", json{{"name", "(test message)"}}},
+                         {"last_check_in", nullptr},
+                         {"server", json{{"url", d.options.public_url}}},
+                         {"now", Iso(now)},
+                         {"channel", json{{"id", id.ToString()}, {"name", it->second.name}}}};
+      // A test is never held back by a silence: it checks the channel works.
+      Notification n;
+      n.id = ++d.last_notification_id;
+      n.project_id = project_id;
+      n.channel_id = id;
+      n.event = "test";
+      n.idempotency_key = fmt::format("overdue-test-{}", n.id);
+      n.context = context.dump();
+      n.created = now;
+      n.next_attempt_at = now;
+      p.mutations.emplace_back(store::UpsertNotification{n});
+      p.notifications.push_back(n);
+      p.done = [done, nid = n.id](Status st) {
+        if (st.ok()) {
+          done(nid);
+        } else {
+          done(st.error());
+        }
+      };
+      d.Queue(std::move(p));
+    }
+  }
+  if (!found) {
+    done(base::NotFound("not found"));
+    return;
+  }
+  d.wake();
+}
+
+std::optional<model::Channel> Desk::FindChannel(const Uuid& id) const {
+  base::MutexLock lock(&impl_->mu);
+  auto it = impl_->channels.find(id);
+  if (it == impl_->channels.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<model::Channel> Desk::Channels(int64_t project_id) const {
+  base::MutexLock lock(&impl_->mu);
+  std::vector<model::Channel> out;
+  for (const auto& [id, c] : impl_->channels) {
+    if (c.project_id == project_id) out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.created, a.name) < std::tie(b.created, b.name);
+  });
+  return out;
+}
+
+std::optional<model::Policy> Desk::FindPolicy(const Uuid& id) const {
+  base::MutexLock lock(&impl_->mu);
+  auto it = impl_->policies.find(id);
+  if (it == impl_->policies.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<model::Policy> Desk::Policies(int64_t project_id) const {
+  base::MutexLock lock(&impl_->mu);
+  std::vector<model::Policy> out;
+  for (const auto& [id, p] : impl_->policies) {
+    if (p.project_id == project_id) out.push_back(p);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
+std::optional<model::Silence> Desk::FindSilence(const Uuid& id) const {
+  base::MutexLock lock(&impl_->mu);
+  auto it = impl_->silences.find(id);
+  if (it == impl_->silences.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<model::Silence> Desk::Silences(int64_t project_id) const {
+  base::MutexLock lock(&impl_->mu);
+  const TimePoint now = impl_->clock.Now();
+  std::vector<model::Silence> out;
+  for (const auto& [id, s] : impl_->silences) {
+    if (s.project_id == project_id && s.ends > now) out.push_back(s);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.starts < b.starts; });
+  return out;
+}
+
+}  // namespace overdue::incident

@@ -1,0 +1,392 @@
+#include "incident/desk.h"
+
+#include <filesystem>
+#include <future>
+
+#include <gtest/gtest.h>
+
+#include "base/mutex.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace overdue::incident {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const TimePoint kT0 = base::FromMicros(1'800'000'000'000'000);
+
+// A real SQLite store and journal, a manual clock, the desk as the journal's commit hook.
+class DeskTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void TearDown() override {
+    Close();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Open() {
+    store::SqliteOptions o;
+    o.path = dir_ + "/overdue.db";
+    o.sync_full = false;
+    auto s = store::OpenSqlite(o);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store_ = std::move(s.value());
+    store::Project project;
+    project.id = 1;
+    project.uuid = Uuid::Random();
+    project.name = "default";
+    project.ping_key = "pingkey-" + project.uuid.ToString();
+    project.badge_key = "badge-" + project.uuid.ToString();
+    ASSERT_TRUE(store_->Apply({store::UpsertProject{project}}).ok());
+    journal_ = std::make_unique<journal::Journal>(*store_, journal::JournalOptions{});
+    desk_ = std::make_unique<Desk>(
+        clock_, *store_,
+        DeskOptions{"http://overdue.test",
+                    [](int64_t id) { return "http://overdue.test/ack/" + std::to_string(id); }},
+        [this] { journal_->Submit({}, {}); },
+        [this](std::vector<model::Notification> n) {
+          base::MutexLock lock(&mu_);
+          for (auto& x : n) delivered_.push_back(std::move(x));
+        });
+    journal_->SetCommitHook(desk_.get());
+    ASSERT_TRUE(desk_->Load().ok());
+    journal_->Start();
+  }
+
+  void Close() {
+    journal_->Stop();
+    journal_.reset();
+    desk_.reset();
+    store_.reset();
+  }
+
+  // Commits `m` as one unit (the desk adds what it makes of it) and waits.
+  void Commit(std::vector<store::Mutation> m) {
+    std::promise<base::Status> p;
+    journal_->Submit(std::move(m), [&p](base::Status st) { p.set_value(st); });
+    ASSERT_TRUE(p.get_future().get().ok());
+  }
+  // Waits until every desk change made so far is committed.
+  void Flush() { Commit({}); }
+
+  std::vector<model::Notification> Delivered() {
+    base::MutexLock lock(&mu_);
+    return delivered_;
+  }
+  std::vector<std::string> Events(const Uuid& channel) {
+    std::vector<std::string> out;
+    for (const auto& n : Delivered()) {
+      if (n.channel_id == channel) out.push_back(n.event);
+    }
+    return out;
+  }
+
+  model::Channel AddChannel(const std::string& name) {
+    model::Channel c;
+    c.id = Uuid::Random();
+    c.project_id = 1;
+    c.kind = "webhook";
+    c.name = name;
+    c.config = R"({"url":"http://receiver.test/hook"})";
+    std::promise<Status> p;
+    desk_->PutChannel(c, [&p](Status st) { p.set_value(st); });
+    EXPECT_TRUE(p.get_future().get().ok());
+    return c;
+  }
+
+  void AddPolicy(model::Policy policy) {
+    policy.id = Uuid::Random();
+    policy.project_id = 1;
+    std::promise<Status> p;
+    desk_->PutPolicy(std::move(policy), [&p](Status st) { p.set_value(st); });
+    ASSERT_TRUE(p.get_future().get().ok());
+  }
+
+  model::WatchSpec AddWatch(const std::string& name, const std::string& tags = "") {
+    model::WatchSpec s;
+    s.id = Uuid::Random();
+    s.project_id = 1;
+    s.name = name;
+    s.slug = name;
+    s.tags = tags;
+    s.created = clock_.Now();
+    Commit({store::UpsertWatch{model::Watch{s, {}}}});
+    return s;
+  }
+
+  // What the engine records when a watch misses its deadline.
+  void GoDown(const model::WatchSpec& w) {
+    model::WatchRuntime rt;
+    rt.status = model::Status::kDown;
+    model::Flip f{w.id, clock_.Now(), model::Status::kUp, model::Status::kDown, "timeout"};
+    Commit({store::UpdateRuntime{w.id, rt}, store::InsertFlip{f}});
+  }
+  void CheckIn(const model::WatchSpec& w, model::Signal signal, int failures,
+               std::optional<model::Status> flip_to, int n) {
+    model::WatchRuntime rt;
+    rt.failures = failures;
+    rt.status = flip_to.value_or(model::Status::kDown);
+    model::CheckIn c;
+    c.watch_id = w.id;
+    c.n = n;
+    c.at = clock_.Now();
+    c.signal = signal;
+    std::vector<store::Mutation> m{store::UpdateRuntime{w.id, rt}, store::InsertCheckIn{c}};
+    if (flip_to) {
+      const model::Status from =
+          *flip_to == model::Status::kDown ? model::Status::kUp : model::Status::kDown;
+      m.emplace_back(store::InsertFlip{model::Flip{w.id, clock_.Now(), from, *flip_to,
+                                                   signal == model::Signal::kFail ? "fail" : ""}});
+    }
+    Commit(std::move(m));
+  }
+
+  model::Incident OnlyActive() {
+    auto a = store_->LoadActiveIncidents();
+    EXPECT_TRUE(a.ok());
+    EXPECT_EQ(a.value().size(), 1u);
+    return a.value().empty() ? model::Incident{} : a.value().front();
+  }
+
+  std::vector<std::string> TimelineKinds(int64_t id) {
+    std::vector<std::string> out;
+    auto timeline = store_->ListTimeline(id);
+    EXPECT_TRUE(timeline.ok());
+    if (!timeline.ok()) return out;
+    for (const auto& e : timeline.value()) out.push_back(e.kind);
+    return out;
+  }
+
+  std::string dir_ = [] {
+    std::string t = std::filesystem::temp_directory_path() / "overdue-desk-XXXXXX";
+    return std::string(mkdtemp(t.data()));
+  }();
+  base::ManualClock clock_{kT0};
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<journal::Journal> journal_;
+  std::unique_ptr<Desk> desk_;
+  base::Mutex mu_;
+  std::vector<model::Notification> delivered_ GUARDED_BY(mu_);
+};
+
+model::Policy TwoStepPolicy(const Uuid& first, const Uuid& second) {
+  model::Policy p;
+  p.name = "on-call";
+  p.is_default = true;
+  p.chain.steps = {model::EscalationStep{{first}, seconds(60)},
+                   model::EscalationStep{{second}, seconds(120)}};
+  return p;
+}
+
+TEST_F(DeskTest, MissedDeadlineOpensOneIncidentWithItsNotificationsInTheSameCommit) {
+  const auto a = AddChannel("ops");
+  const auto w = AddWatch("backup");
+  GoDown(w);
+  // Right after the flip's commit: the incident and its outbox row are durable, and the
+  // notification was handed to the notifier.
+  const model::Incident inc = OnlyActive();
+  EXPECT_EQ(inc.cause, "timeout");
+  EXPECT_EQ(inc.watch_name, "backup");
+  auto pending = store_->LoadPendingNotifications();
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending.value().size(), 1u);
+  EXPECT_EQ(pending.value()[0].channel_id, a.id);
+  EXPECT_EQ(pending.value()[0].event, "down");
+  EXPECT_NE(pending.value()[0].context.find("http://overdue.test/ack/"), std::string::npos);
+  EXPECT_EQ(Events(a.id), std::vector<std::string>{"down"});
+  // The same lapse recorded again (e.g. a duplicate flip) opens nothing new.
+  GoDown(w);
+  EXPECT_EQ(store_->LoadActiveIncidents().value().size(), 1u);
+  EXPECT_EQ(Events(a.id).size(), 1u);
+}
+
+TEST_F(DeskTest, EscalationStepsFireOnTimeNeverEarlyNeverTwice) {
+  const auto a = AddChannel("first");
+  const auto b = AddChannel("second");
+  AddPolicy(TwoStepPolicy(a.id, b.id));
+  const auto w = AddWatch("backup");
+  GoDown(w);
+  clock_.Advance(seconds(60) - milliseconds(1));
+  EXPECT_EQ(desk_->Tick(), 0u);  // not early
+  clock_.Advance(milliseconds(1));
+  EXPECT_EQ(desk_->Tick(), 1u);
+  EXPECT_EQ(desk_->Tick(), 0u);  // not twice
+  Flush();
+  EXPECT_EQ(Events(b.id), std::vector<std::string>{"escalation"});
+  // The last step waits 120 s, then the chain is exhausted (repeat 1): nobody is told again.
+  clock_.Advance(seconds(120));
+  EXPECT_EQ(desk_->Tick(), 1u);
+  Flush();
+  EXPECT_EQ(Events(a.id), std::vector<std::string>{"down"});
+  EXPECT_EQ(Events(b.id), std::vector<std::string>{"escalation"});
+  EXPECT_EQ(OnlyActive().next_at, base::kNever);
+}
+
+TEST_F(DeskTest, AcknowledgementStopsTheEscalationAndIsDurable) {
+  const auto a = AddChannel("first");
+  const auto b = AddChannel("second");
+  AddPolicy(TwoStepPolicy(a.id, b.id));
+  const auto w = AddWatch("backup");
+  GoDown(w);
+  const int64_t id = OnlyActive().id;
+  clock_.Advance(seconds(30));
+  std::promise<Result<model::Incident>> acked;
+  desk_->Acknowledge(1, id, "alice", [&](Result<model::Incident> r) { acked.set_value(r); });
+  auto r = acked.get_future().get();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().state, model::IncidentState::kAcknowledged);
+  EXPECT_EQ(OnlyActive().acked_by, "alice");  // committed before the answer
+  clock_.Advance(seconds(600));
+  EXPECT_EQ(desk_->Tick(), 0u);
+  Flush();
+  EXPECT_TRUE(Events(b.id).empty());
+  // Another project cannot see or touch it.
+  std::promise<Result<model::Incident>> other;
+  desk_->Acknowledge(2, id, "mallory", [&](Result<model::Incident> x) { other.set_value(x); });
+  EXPECT_EQ(other.get_future().get().error().code, base::ErrorCode::kNotFound);
+}
+
+TEST_F(DeskTest, SuccessCheckInResolvesAndTellsEveryoneToldSoFar) {
+  const auto a = AddChannel("first");
+  const auto b = AddChannel("second");
+  AddPolicy(TwoStepPolicy(a.id, b.id));
+  const auto w = AddWatch("backup");
+  GoDown(w);
+  const int64_t id = OnlyActive().id;
+  clock_.Advance(seconds(60));
+  desk_->Tick();
+  Flush();
+  CheckIn(w, model::Signal::kSuccess, 0, model::Status::kUp, 1);
+  EXPECT_TRUE(store_->LoadActiveIncidents().value().empty());
+  auto stored = store_->GetIncident(id);
+  ASSERT_TRUE(stored.ok());
+  const std::optional<model::Incident>& inc = stored.value();
+  ASSERT_TRUE(inc);
+  EXPECT_EQ(inc->state, model::IncidentState::kResolved);
+  EXPECT_EQ(inc->resolved_by, "check-in");
+  EXPECT_EQ(Events(a.id), (std::vector<std::string>{"down", "recovery"}));
+  EXPECT_EQ(Events(b.id), (std::vector<std::string>{"escalation", "recovery"}));
+  EXPECT_EQ(
+      TimelineKinds(id),
+      (std::vector<std::string>{"opened", "notification", "escalation", "notification", "check_in",
+                                "state", "resolved", "notification", "notification"}));
+  // Resolving again is a conflict, and the stale escalation timer does nothing.
+  std::promise<Result<model::Incident>> again;
+  desk_->Resolve(1, id, "bob", "done", [&](Result<model::Incident> r) { again.set_value(r); });
+  EXPECT_EQ(again.get_future().get().error().code, base::ErrorCode::kConflict);
+  clock_.Advance(seconds(1000));
+  EXPECT_EQ(desk_->Tick(), 0u);
+}
+
+TEST_F(DeskTest, FailuresOpenAnIncidentOnlyAfterThePolicysCount) {
+  const auto a = AddChannel("ops");
+  model::Policy p;
+  p.name = "flaky";
+  p.tags = {"flaky"};
+  p.alert_after_failures = 3;
+  p.chain.steps = {model::EscalationStep{{a.id}, seconds(60)}};
+  AddPolicy(p);
+  const auto w = AddWatch("etl", "prod flaky");
+  CheckIn(w, model::Signal::kFail, 1, model::Status::kDown, 1);
+  CheckIn(w, model::Signal::kFail, 2, std::nullopt, 2);
+  EXPECT_TRUE(store_->LoadActiveIncidents().value().empty());
+  CheckIn(w, model::Signal::kFail, 3, std::nullopt, 3);
+  const model::Incident inc = OnlyActive();
+  EXPECT_EQ(inc.cause, "fail");
+  EXPECT_EQ(inc.policy_name, "flaky");
+  EXPECT_NE(inc.cause_detail.find("3 consecutive failures"), std::string::npos);
+  EXPECT_EQ(Events(a.id), std::vector<std::string>{"down"});
+}
+
+TEST_F(DeskTest, GraceSendsTheEarlyLateWarningToTheLighterChannel) {
+  const auto chat = AddChannel("chat");
+  const auto pager = AddChannel("pager");
+  model::Policy p = TwoStepPolicy(pager.id, pager.id);
+  p.late_channels = {chat.id};
+  AddPolicy(p);
+  const auto w = AddWatch("backup");
+  model::WatchRuntime rt;
+  rt.status = model::Status::kGrace;
+  Commit({store::UpdateRuntime{w.id, rt},
+          store::InsertFlip{
+              model::Flip{w.id, clock_.Now(), model::Status::kUp, model::Status::kGrace, ""}}});
+  EXPECT_EQ(Events(chat.id), std::vector<std::string>{"late"});
+  EXPECT_TRUE(Events(pager.id).empty());
+  EXPECT_TRUE(store_->LoadActiveIncidents().value().empty());
+}
+
+TEST_F(DeskTest, SilenceRecordsTheIncidentButHoldsItsNotifications) {
+  const auto a = AddChannel("ops");
+  const auto w = AddWatch("backup", "maintenance-db");
+  model::Silence s;
+  s.id = Uuid::Random();
+  s.project_id = 1;
+  s.tag = "maintenance-db";
+  s.starts = kT0;
+  s.ends = kT0 + std::chrono::hours(1);
+  std::promise<Status> put;
+  desk_->PutSilence(s, [&](Status st) { put.set_value(st); });
+  ASSERT_TRUE(put.get_future().get().ok());
+  GoDown(w);
+  const model::Incident inc = OnlyActive();
+  EXPECT_TRUE(Delivered().empty());
+  store::NotificationFilter f;
+  f.project_id = 1;
+  f.statuses = {model::NotificationStatus::kHeld};
+  auto held = store_->ListNotifications(f);
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(held.value().size(), 1u);
+  EXPECT_EQ(held.value()[0].incident_id, inc.id);
+  EXPECT_EQ(TimelineKinds(inc.id), (std::vector<std::string>{"opened", "held"}));
+}
+
+TEST_F(DeskTest, EscalationResumesAfterRestartFromTheStoredIncident) {
+  const auto a = AddChannel("first");
+  const auto b = AddChannel("second");
+  AddPolicy(TwoStepPolicy(a.id, b.id));
+  const auto w = AddWatch("backup");
+  GoDown(w);
+  Close();
+  Open();
+  clock_.Advance(seconds(59));
+  EXPECT_EQ(desk_->Tick(), 0u);
+  clock_.Advance(seconds(1));
+  EXPECT_EQ(desk_->Tick(), 1u);
+  Flush();
+  EXPECT_EQ(Events(b.id), std::vector<std::string>{"escalation"});
+  // New ids continue after the stored ones.
+  const auto w2 = AddWatch("other");
+  GoDown(w2);
+  auto loaded = store_->LoadActiveIncidents();
+  ASSERT_TRUE(loaded.ok());
+  const auto& active = loaded.value();
+  ASSERT_EQ(active.size(), 2u);
+  EXPECT_NE(active[0].id, active[1].id);
+}
+
+TEST_F(DeskTest, EditingThePolicyNeverChangesAnEscalationAlreadyRunning) {
+  const auto a = AddChannel("first");
+  const auto b = AddChannel("second");
+  const auto c = AddChannel("third");
+  model::Policy p = TwoStepPolicy(a.id, b.id);
+  p.id = Uuid::Random();
+  p.project_id = 1;
+  std::promise<Status> put;
+  desk_->PutPolicy(p, [&](Status st) { put.set_value(st); });
+  ASSERT_TRUE(put.get_future().get().ok());
+  const auto w = AddWatch("backup");
+  GoDown(w);
+  p.chain.steps[1].channels = {c.id};
+  std::promise<Status> edit;
+  desk_->PutPolicy(p, [&](Status st) { edit.set_value(st); });
+  ASSERT_TRUE(edit.get_future().get().ok());
+  clock_.Advance(seconds(60));
+  EXPECT_EQ(desk_->Tick(), 1u);
+  Flush();
+  EXPECT_EQ(Events(b.id), std::vector<std::string>{"escalation"});
+  EXPECT_TRUE(Events(c.id).empty());
+}
+
+}  // namespace
+}  // namespace overdue::incident
