@@ -26,12 +26,12 @@
 # before T vs after the storm) shows whether the engine still sees deadlines on time during
 # the storm: the script reports how many of those observations took over 100 ms and over 1 s.
 #
-# Environment: STORM_WATCHES (10000), HEALTHY_WATCHES (10000), BYSTANDERS (1000), RUNS (3), STORM_WINDOW (0s),
-# LEAD_S (20), BASELINE_S (8), CHECKIN_LOAD (full: wrk -t2 -c64 at full speed, as
-# checkin_throughput.sh; paced: -t1 -c$PACED_CONNS with $PACE_MS ms between a connection's
-# requests, ~1,000/s; none: no check-ins), DELIVERY_TIMEOUT_S (120), DURABILITY (commit),
-# PROFILE (0; 1: `perf record` (DWARF call graphs, 499 Hz) of the server from T to the last delivery, the top of
-# `perf report --no-children` printed per run; perf must be installed).
+# Environment: STORM_WATCHES (10000), HEALTHY_WATCHES (10000), BYSTANDERS (1000), RUNS (3),
+# STORM_WINDOW (0s), LEAD_S (20), BASELINE_S (8), CHECKIN_LOAD (full: wrk -t2 -c64 at full
+# speed, as checkin_throughput.sh; paced: wrk -t1 -c$PACED_CONNS (16), each connection waiting
+# $PACE_MS (16) ms after a reply, ~900 check-ins/s; none), DELIVERY_TIMEOUT_S (120),
+# DURABILITY (commit), PROFILE (0; 1: `perf record` of the server, DWARF call graphs at 499 Hz,
+# from T to the last delivery, and each busy thread's top symbols printed per run).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STORM_WATCHES="${STORM_WATCHES:-10000}"

@@ -9,7 +9,7 @@ out="${BENCH_RESULTS:-$here/../build/bench-results/$(date +%Y-%m-%dT%H%M%S).txt}
 mkdir -p "$(dirname "$out")"
 failed=()
 echo "# overdue system benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ)" | tee "$out"
-for b in checkin_throughput memory_per_watch restart_time detection_lag api; do
+for b in checkin_throughput memory_per_watch restart_time detection_lag api incident_storm; do
   printf '\n## %s\n' "$b" | tee -a "$out"
   "$here/$b.sh" 2>&1 | tee -a "$out" || failed+=("$b")
 done

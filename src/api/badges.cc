@@ -7,6 +7,9 @@
 
 #include <fmt/format.h>
 
+#include "base/hmac.h"
+#include "base/markup.h"
+
 namespace overdue::api {
 namespace {
 
@@ -51,39 +54,6 @@ int TextWidth(std::string_view text) {
 
 // x / 2 written as Python writes a float: "10.0", "8.5" — locale-free.
 std::string Half(int x) { return fmt::format("{}.{}", x / 2, x % 2 == 0 ? '0' : '5'); }
-
-// Text for XML content and attribute values. C0 controls other than tab, LF and CR are not
-// allowed in XML 1.0 even as character references, so they become U+FFFD.
-std::string XmlText(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-          out += "\xEF\xBF\xBD";
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  return out;
-}
 
 std::string_view ColourOf(std::string_view status) {
   if (status == "up") return "#4c1";
@@ -144,8 +114,8 @@ std::string BadgeSvg(std::string_view label, std::string_view status) {
   const int width = label_width + status_width;
   const std::string label_x = Half(label_width);
   const std::string status_x = Half(2 * label_width + status_width);
-  const std::string label_text = XmlText(label);
-  const std::string status_text = XmlText(status);
+  const std::string label_text = base::MarkupEscape(label);
+  const std::string status_text = base::MarkupEscape(status);
 
   std::string svg;
   svg.reserve(1200 + 4 * (label_text.size() + status_text.size()));
@@ -190,18 +160,13 @@ std::string BadgeSvg(std::string_view label, std::string_view status) {
 
 std::string BadgeSignature(std::string_view secret, std::string_view badge_key,
                            std::string_view tag) {
-  unsigned char mac[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(secret.data()),
-                              secret.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(badge_key.data()),
-                                badge_key.size());
-  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(tag.data()),
-                                tag.size());
-  crypto_auth_hmacsha256_final(&state, mac);
-  char b64[sodium_base64_ENCODED_LEN(sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-  sodium_bin2base64(b64, sizeof b64, mac, sizeof mac, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  sodium_memzero(&state, sizeof state);
+  std::string message(badge_key);
+  message.append(tag);
+  const std::string mac = base::HmacSha256(secret, message);
+  char b64[sodium_base64_ENCODED_LEN(crypto_auth_hmacsha256_BYTES,
+                                     sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(b64, sizeof b64, reinterpret_cast<const unsigned char*>(mac.data()), mac.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   return std::string(b64, 8);
 }
 

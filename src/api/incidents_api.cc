@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "api/ack_link.h"
+#include "base/markup.h"
 #include "base/time.h"
 #include "notify/channels.h"
 
@@ -153,32 +154,6 @@ json MaskSecrets(json config) {
     }
   }
   return config;
-}
-
-std::string HtmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 int HexValue(char c) {
@@ -816,20 +791,20 @@ struct IncidentsApi::Impl {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<title>" +
-        HtmlEscape(title) +
+        base::MarkupEscape(title) +
         " · overdue</title><style>body{font-family:system-ui,sans-serif;max-width:34rem;"
         "margin:2rem auto;padding:0 1rem;line-height:1.5}button{font-size:1.2rem;padding:"
         ".7rem 1.4rem}dt{font-weight:600}</style></head><body><h1>" +
-        HtmlEscape(title) + "</h1>" + inner + "</body></html>";
+        base::MarkupEscape(title) + "</h1>" + inner + "</body></html>";
     return r;
   }
 
   std::string Summary(const model::Incident& i) const {
-    return "<dl><dt>Watch</dt><dd>" + HtmlEscape(i.watch_name) + "</dd><dt>What</dt><dd>" +
-           HtmlEscape(i.cause_detail) + "</dd><dt>Since</dt><dd>" +
-           HtmlEscape(base::FormatIso8601(i.opened_at)) + "</dd><dt>State</dt><dd>" +
+    return "<dl><dt>Watch</dt><dd>" + base::MarkupEscape(i.watch_name) + "</dd><dt>What</dt><dd>" +
+           base::MarkupEscape(i.cause_detail) + "</dd><dt>Since</dt><dd>" +
+           base::MarkupEscape(base::FormatIso8601(i.opened_at)) + "</dd><dt>State</dt><dd>" +
            std::string(model::IncidentStateName(i.state)) +
-           (i.acked_by.empty() ? "" : " (acknowledged by " + HtmlEscape(i.acked_by) + ")") +
+           (i.acked_by.empty() ? "" : " (acknowledged by " + base::MarkupEscape(i.acked_by) + ")") +
            "</dd></dl>";
   }
 
@@ -838,7 +813,7 @@ struct IncidentsApi::Impl {
     if (!id.ok()) {
       const bool expired = id.error().code == base::ErrorCode::kConflict;
       return reply(Page(expired ? 410 : 404, expired ? "Link expired" : "Link not valid",
-                        "<p>" + HtmlEscape(id.error().message) +
+                        "<p>" + base::MarkupEscape(id.error().message) +
                             ". Acknowledge in the dashboard or with <code>overdue incidents ack"
                             "</code>.</p>"));
     }
@@ -873,10 +848,11 @@ struct IncidentsApi::Impl {
         (*shared)(
             Page(200, "Acknowledged", "<p>Thank you: escalation stops.</p>" + Summary(r.value())));
       } else if (r.error().code == base::ErrorCode::kConflict) {
-        (*shared)(Page(409, "Already resolved", "<p>" + HtmlEscape(r.error().message) + "</p>"));
+        (*shared)(
+            Page(409, "Already resolved", "<p>" + base::MarkupEscape(r.error().message) + "</p>"));
       } else {
         (*shared)(Page(StatusOf(r.error()), "Not acknowledged",
-                       "<p>" + HtmlEscape(r.error().message) + "</p>"));
+                       "<p>" + base::MarkupEscape(r.error().message) + "</p>"));
       }
     });
   }

@@ -364,6 +364,31 @@ struct Desk::Impl {
     return w;
   }
 
+  // Removes `id` from `map` when it belongs to `project_id` and commits `mutation`; `done`
+  // gets kNotFound otherwise.
+  template <typename Map, typename Mutation>
+  void EraseAndQueue(Map& map, int64_t project_id, const Uuid& id, Mutation mutation,
+                     std::function<void(Status)> done) {
+    bool found = false;
+    {
+      base::MutexLock lock(&mu);
+      auto it = map.find(id);
+      if (it != map.end() && it->second.project_id == project_id) {
+        map.erase(it);
+        Pending p;
+        p.mutations.emplace_back(std::move(mutation));
+        p.done = done ? std::move(done) : [](Status) {};
+        Queue(std::move(p));
+        found = true;
+      }
+    }
+    if (!found) {
+      if (done) done(base::NotFound("not found"));
+      return;
+    }
+    wake();
+  }
+
   void Queue(Pending&& p) REQUIRES(mu) {
     if (!p.mutations.empty() || p.done) pending.push_back(std::move(p));
   }
@@ -827,25 +852,7 @@ void Desk::PutPolicy(model::Policy policy, std::function<void(Status)> done) {
 }
 
 void Desk::DeletePolicy(int64_t project_id, const Uuid& id, std::function<void(Status)> done) {
-  Impl& d = *impl_;
-  bool found = false;
-  {
-    base::MutexLock lock(&d.mu);
-    auto it = d.policies.find(id);
-    if (it != d.policies.end() && it->second.project_id == project_id) {
-      d.policies.erase(it);
-      Pending p;
-      p.mutations.emplace_back(store::DeletePolicy{id});
-      p.done = OrNothing(std::move(done));
-      d.Queue(std::move(p));
-      found = true;
-    }
-  }
-  if (!found) {
-    done(base::NotFound("not found"));
-    return;
-  }
-  d.wake();
+  impl_->EraseAndQueue(impl_->policies, project_id, id, store::DeletePolicy{id}, std::move(done));
 }
 
 void Desk::PutSilence(model::Silence silence, std::function<void(Status)> done) {
@@ -862,25 +869,7 @@ void Desk::PutSilence(model::Silence silence, std::function<void(Status)> done) 
 }
 
 void Desk::DeleteSilence(int64_t project_id, const Uuid& id, std::function<void(Status)> done) {
-  Impl& d = *impl_;
-  bool found = false;
-  {
-    base::MutexLock lock(&d.mu);
-    auto it = d.silences.find(id);
-    if (it != d.silences.end() && it->second.project_id == project_id) {
-      d.silences.erase(it);
-      Pending p;
-      p.mutations.emplace_back(store::DeleteSilence{id});
-      p.done = OrNothing(std::move(done));
-      d.Queue(std::move(p));
-      found = true;
-    }
-  }
-  if (!found) {
-    done(base::NotFound("not found"));
-    return;
-  }
-  d.wake();
+  impl_->EraseAndQueue(impl_->silences, project_id, id, store::DeleteSilence{id}, std::move(done));
 }
 
 void Desk::TestChannel(int64_t project_id, const Uuid& id,

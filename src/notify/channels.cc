@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/hmac.h"
+#include "base/markup.h"
 #include "base/quote.h"
 #include "notify/message.h"
 
@@ -164,32 +165,6 @@ std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& f
     AppendFormEncoded(out, name);
     out += '=';
     AppendFormEncoded(out, value);
-  }
-  return out;
-}
-
-std::string XmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += IsControl(c) ? ' ' : c;
-    }
   }
   return out;
 }
@@ -1086,7 +1061,7 @@ Result<Delivery> BuildVoice(const json& config, const Message& m) {
   } else {
     spoken = "This is an alert from overdue. " + Str(m.vars, "message", "headline") + ".";
   }
-  const std::string say = XmlEscape(TruncateChars(TrimRight(spoken), kVoiceMaxChars));
+  const std::string say = base::MarkupEscape(TruncateChars(TrimRight(spoken), kVoiceMaxChars));
   // Said twice: the first words of a call are often missed while the phone reaches an ear.
   const std::string twiml =
       "<Response><Say>" + say + "</Say><Pause length=\"1\"/><Say>" + say + "</Say></Response>";

@@ -143,7 +143,7 @@ struct Notifier::Impl {
             "{} to {}: attempt {} failed: {}{}", n.event, channel_name, n.attempts, n.last_error,
             retry
                 ? fmt::format(" (retry in {})",
-                              base::FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(
+                              base::FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
                                   n.next_attempt_at - now)))
                 : "");
       }

@@ -607,11 +607,11 @@ class ServerConformsToSpecTest(unittest.TestCase):
         self.expect_field("replaced channel", put, "name", "renamed")
         self.call("PUT", f"/api/v1/channels/{pid}", {"kind": "webhook"}, expect=400,
                   body_is_valid=False)
-        self.call("PUT", f"/api/v1/channels/{pid}", {"name": "x"}, key="ro", expect=401)
+        self.call("PUT", f"/api/v1/channels/{pid}", {"name": "x"}, key="ro", expect=403)
         self.call("PUT", f"/api/v1/channels/{pid}", {"name": "x"}, key=None, expect=401)
         self.call("DELETE", f"/api/v1/channels/{pid}", expect=200)
         self.call("DELETE", f"/api/v1/channels/{pid}", expect=404)
-        self.call("DELETE", f"/api/v1/channels/{cid}", key="ro", expect=401)
+        self.call("DELETE", f"/api/v1/channels/{cid}", key="ro", expect=403)
         self.call("DELETE", f"/api/v1/channels/{cid}", key=None, expect=401)
 
         # Test message.
@@ -620,7 +620,7 @@ class ServerConformsToSpecTest(unittest.TestCase):
                   expect=202, body_is_valid=True)
         self.call("POST", f"/api/v1/channels/{uuid.uuid4()}/test", expect=404)
         self.call("POST", f"/api/v1/channels/{cid}/test", raw="{", expect=400)
-        self.call("POST", f"/api/v1/channels/{cid}/test", key="ro", expect=401)
+        self.call("POST", f"/api/v1/channels/{cid}/test", key="ro", expect=403)
         self.call("POST", f"/api/v1/channels/{cid}/test", key=None, expect=401)
 
         bad = [  # (body, the spec's request schema can express the rule)
@@ -654,7 +654,7 @@ class ServerConformsToSpecTest(unittest.TestCase):
         self.call("POST", "/api/v1/channels", raw="{not json", expect=400)
         self.call("POST", "/api/v1/channels", raw="[1, 2]", expect=400)
         self.call("POST", "/api/v1/channels", {"kind": "webhook", "config": hook}, key="ro",
-                  expect=401)
+                  expect=403)
         self.call("POST", "/api/v1/channels", {"kind": "webhook", "config": hook}, key=None,
                   expect=401)
 
@@ -715,9 +715,9 @@ class ServerConformsToSpecTest(unittest.TestCase):
                   body_is_valid=True)
         self.call("PUT", f"/api/v1/policies/{pid}", {"name": "put"}, expect=400,
                   body_is_valid=False)
-        self.call("PUT", f"/api/v1/policies/{pid}", body, key="ro", expect=401)
+        self.call("PUT", f"/api/v1/policies/{pid}", body, key="ro", expect=403)
         self.call("PUT", f"/api/v1/policies/{pid}", body, key=None, expect=401)
-        self.call("DELETE", f"/api/v1/policies/{pid}", key="ro", expect=401)
+        self.call("DELETE", f"/api/v1/policies/{pid}", key="ro", expect=403)
         self.call("DELETE", f"/api/v1/policies/{pid}", key=None, expect=401)
         self.call("DELETE", f"/api/v1/policies/{pid}", expect=200)
 
@@ -756,7 +756,7 @@ class ServerConformsToSpecTest(unittest.TestCase):
                       body_is_valid=False if expressible else None)
         self.call("POST", "/api/v1/policies", raw="{", expect=400)
         self.call("POST", "/api/v1/policies", {"name": "x", "steps": [step]}, key="ro",
-                  expect=401)
+                  expect=403)
         self.call("POST", "/api/v1/policies", {"name": "x", "steps": [step]}, key=None,
                   expect=401)
 
@@ -831,10 +831,10 @@ class ServerConformsToSpecTest(unittest.TestCase):
             self.call("POST", "/api/v1/silences", body, expect=400,
                       body_is_valid=False if expressible else None)
         self.call("POST", "/api/v1/silences", raw="{", expect=400)
-        self.call("POST", "/api/v1/silences", {"duration": 60}, key="ro", expect=401)
+        self.call("POST", "/api/v1/silences", {"duration": 60}, key="ro", expect=403)
         self.call("POST", "/api/v1/silences", {"duration": 60}, key=None, expect=401)
 
-        self.call("DELETE", f"/api/v1/silences/{sid}", key="ro", expect=401)
+        self.call("DELETE", f"/api/v1/silences/{sid}", key="ro", expect=403)
         self.call("DELETE", f"/api/v1/silences/{sid}", key=None, expect=401)
         self.call("DELETE", f"/api/v1/silences/{sid}", expect=200)
         self.call("DELETE", f"/api/v1/silences/{sid}", expect=404)
@@ -958,7 +958,7 @@ class ServerConformsToSpecTest(unittest.TestCase):
         for action in ("ack", "unack", "notes", "resolve"):
             body = {"notes": {"text": "x"}, "resolve": {"reason": "x"}}.get(action)
             self.call("POST", f"{base}/{action}", raw="{", expect=400)
-            self.call("POST", f"{base}/{action}", body, key="ro", expect=401)
+            self.call("POST", f"{base}/{action}", body, key="ro", expect=403)
             self.call("POST", f"{base}/{action}", body, key=None, expect=401)
             self.call("POST", f"/api/v1/incidents/999999/{action}", body, expect=404)
 
