@@ -430,21 +430,45 @@ struct Api::Impl {
     return done.get();
   }
 
-  // healthchecks resolves `channels` against the project's channels ("*" all, "" none, else
-  // comma-separated ids or names). overdue's channels come with incidents (issue 4): until
-  // a project has any, every named channel is unknown.
-  static base::Result<std::optional<std::string>> ResolveChannels(const CheckSpec& spec) {
+  // healthchecks resolves `channels` against the project's channels: "*" all, else
+  // comma-separated ids or names, stored as the channels' ids. overdue stores "*" and "" as
+  // "" — no own list: the watch's incidents then tell every channel of the project (unless an
+  // escalation policy applies), so a check created without channels is never silent.
+  base::Result<std::optional<std::string>> ResolveChannels(const CheckSpec& spec,
+                                                           int64_t project_id) const {
     if (!spec.channels) return std::optional<std::string>();
     if (*spec.channels == "*" || spec.channels->empty()) return std::optional<std::string>("");
-    const std::string first = spec.channels->substr(0, spec.channels->find(','));
-    if (first.empty()) return base::InvalidArgument("empty channel identifier");
-    return base::InvalidArgument("invalid channel identifier: " + first);
+    const std::vector<model::Channel> channels =
+        deps.desk ? deps.desk->Channels(project_id) : std::vector<model::Channel>{};
+    std::string ids;
+    std::string_view rest = *spec.channels;
+    while (true) {
+      const size_t comma = rest.find(',');
+      std::string item(rest.substr(0, comma));
+      while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+      while (!item.empty() && item.back() == ' ') item.pop_back();
+      if (item.empty()) return base::InvalidArgument("empty channel identifier");
+      const auto id = base::Uuid::Parse(item);
+      const model::Channel* found = nullptr;
+      for (const model::Channel& c : channels) {
+        if ((id && c.id == *id) || (!id && c.name == item)) {
+          if (found && !id) return base::InvalidArgument("non-unique channel identifier: " + item);
+          found = &c;
+        }
+      }
+      if (!found) return base::InvalidArgument("invalid channel identifier: " + item);
+      const std::string text = found->id.ToString();
+      if (ids.find(text) == std::string::npos) ids += (ids.empty() ? "" : ",") + text;
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    return std::optional<std::string>(ids);
   }
 
   // Creates (`existing` empty) or updates a check from a validated spec; waits for the commit.
   http::Response WriteCheck(const CheckSpec& spec, std::optional<model::Watch> existing,
                             const base::Uuid& new_id, const Principal& p, int status) {
-    auto channels = ResolveChannels(spec);
+    auto channels = ResolveChannels(spec, p.project_id);
     if (!channels.ok()) return JsonError(400, channels.error().message);
     model::Watch w;
     if (existing) {
@@ -654,7 +678,15 @@ struct Api::Impl {
     if (rest == "status/") return Text(200, "OK");
     if (rest == "channels/") {
       return with_cors("GET", [&] {
-        return write([&](const Auth&) { return Json(200, json{{"channels", json::array()}}); });
+        return write([&](const Auth& a) {
+          json list = json::array();
+          if (deps.desk) {
+            for (const model::Channel& c : deps.desk->Channels(a.principal.project_id)) {
+              list.push_back(json{{"id", c.id.ToString()}, {"name", c.name}, {"kind", c.kind}});
+            }
+          }
+          return Json(200, json{{"channels", list}});
+        });
       });
     }
     if (rest == "badges/") {

@@ -33,6 +33,7 @@
 #include "notify/notifier.h"
 #include "notify/transport.h"
 #include "server/admin.h"
+#include "server/audit.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace overdue::server {
@@ -315,11 +316,6 @@ class KeyRefresher {
 // (DESIGN.md, safety property 5). /readyz answers from the same verdict.
 class Auditor {
  public:
-  // How late a due thing may be before the auditor calls the server stalled. The ticker runs
-  // every 10 ms, so seconds of slack only hide nothing but a genuinely stuck thread.
-  static constexpr base::Duration kMaxTickAge = std::chrono::seconds(2);
-  static constexpr base::Duration kMaxEscalationLag = std::chrono::seconds(5);
-  static constexpr base::Duration kMaxOutboxLag = std::chrono::seconds(30);
   static constexpr base::Duration kAuditInterval = std::chrono::seconds(1);
 
   Auditor(const base::Clock& clock, const Config& config, journal::Journal& journal,
@@ -364,22 +360,15 @@ class Auditor {
 
   bool Healthy() const { return Problem().empty(); }
 
-  // What is stalled, or "" when everything makes progress.
+  // What is stalled, or "" when everything makes progress (audit.h).
   std::string Problem() const {
-    const base::TimePoint now = clock_.Now();
-    if (now - base::FromMicros(last_tick_us_.load()) > kMaxTickAge) {
-      return "the deadline ticker has not run for over 2 s";
-    }
-    if (!journal_.healthy()) return "the store does not accept commits";
-    const base::TimePoint step = desk_.NextDue();
-    if (step != base::kNever && now - step > kMaxEscalationLag) {
-      return "an escalation step is overdue and has not fired";
-    }
-    const base::TimePoint outbox = notifier_.OldestDue();
-    if (outbox != base::kNever && now - outbox > kMaxOutboxLag) {
-      return "the outbox is not draining";
-    }
-    return "";
+    AuditInputs in;
+    in.now = clock_.Now();
+    in.last_tick = base::FromMicros(last_tick_us_.load());
+    in.store_healthy = journal_.healthy();
+    in.next_escalation = desk_.NextDue();
+    in.oldest_outbox = notifier_.OldestDue();
+    return AuditProblem(in);
   }
 
  private:

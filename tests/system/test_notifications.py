@@ -946,3 +946,43 @@ class CliTest(NotificationTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ChannelAssignmentTest(NotificationTestCase):
+    """healthchecks' `channels` field of a check: its incidents go to those channels only."""
+
+    def test_check_channels_by_name_or_id_choose_who_hears_without_a_policy(self):
+        a, b = self.webhook(), self.webhook()
+        self.start_server()
+        ca = self.webhook_channel(a, path="/a")
+        self.webhook_channel(b, path="/b")
+        listed = self.ok("GET", "/api/v3/channels/")["channels"]
+        own = self.ok("GET", "/api/v1/channels")["channels"]
+        self.assertEqual(sorted(c["id"] for c in listed), sorted(c["id"] for c in own))
+        self.assertIn(ca, [c["id"] for c in listed])
+        self.assertTrue(all(c["kind"] == "webhook" for c in listed))
+        created = self.ok("POST", "/api/v3/checks/", {"name": "nas", "channels": "webhook /a"},
+                          expect=201)
+        uid = created["ping_url"].rsplit("/", 1)[1]
+        status, body = self.call("POST", "/api/v3/checks/", {"name": "x", "channels": "nope"})
+        self.assertEqual((status, body), (400, {"error": "invalid channel identifier: nope"}))
+        self.ping(uid, "/fail")
+        self.assertEqual(a.wait_for_requests(1, timeout=WAIT)[0].json()["watch"]["name"], "nas")
+        incident = self.wait_incident(uid, cause="fail")
+        self.wait_timeline(incident["id"], lambda t: any(e["kind"] == "attempt" for e in t),
+                           "the delivery to /a")
+        # Only /a was assigned: /b hears nothing about this check.
+        self.assertEqual(b.requests, [])
+
+
+class HeartbeatTest(NotificationTestCase):
+    def test_heartbeat_goes_out_while_healthy_and_readyz_agrees(self):
+        beat = self.webhook()
+        self.start_server(extra=["--heartbeat-url", beat.url("/ping/heartbeat"),
+                                 "--heartbeat-interval", "1s"])
+        got = beat.wait_for_requests(2, timeout=WAIT, path="/ping/heartbeat")
+        self.assertEqual(got[0].method, "GET")
+        status, body, _ = self.server.request("GET", "/readyz")
+        self.assertEqual((status, body), (200, b"ready"))
+        self.assertGreaterEqual(self.metric("overdue_heartbeats_total{outcome=\"ok\"}"), 1)
+        self.assertEqual(self.metric("overdue_auditor_healthy"), 1)
