@@ -1128,8 +1128,15 @@ struct Api::Impl {
       history[w.spec.id.ToString()] = {{"check_ins", std::move(jc)}, {"flips", std::move(jf)}};
     }
     doc["checks"] = std::move(checks);
-    doc["channels"] = json::array();  // channels and escalation policies arrive with issue 4
-    doc["policies"] = json::array();
+    // (IncidentsApi speaks nlohmann::json; this file's json keeps key order.)
+    doc["channels"] =
+        incidents ? json::parse(incidents->ExportChannels(p.project_id)
+                                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+                  : json::array();
+    doc["policies"] =
+        incidents ? json::parse(incidents->ExportPolicies(p.project_id)
+                                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+                  : json::array();
     if (with_history) doc["history"] = std::move(history);
     http::Response r = Json(200, doc);
     r.headers.emplace_back("Content-Disposition", "attachment; filename=\"overdue-export.json\"");
@@ -1295,6 +1302,22 @@ struct Api::Impl {
       keys.push_back(std::move(key));
     }
     const json& history = doc.value("history", json::object());
+    IncidentsApi::ImportPlan notifications;
+    if (incidents) {
+      auto plan = incidents->PrepareImport(
+          p.project_id,
+          nlohmann::json::parse(doc.value("channels", json::array())
+                                    .dump(-1, ' ', false, json::error_handler_t::replace)),
+          nlohmann::json::parse(doc.value("policies", json::array())
+                                    .dump(-1, ' ', false, json::error_handler_t::replace)));
+      if (!plan.ok()) {
+        return JsonError(plan.error().code == base::ErrorCode::kConflict ? 403 : 400,
+                         "invalid export: " + plan.error().message);
+      }
+      notifications = std::move(plan.value());
+    }
+    const size_t channels_imported = notifications.channels.size();
+    const size_t policies_imported = notifications.policies.size();
 
     base::MutexLock lock(&write_mu);
     // Ownership first: a UUID of another project is refused before anything changes.
@@ -1429,7 +1452,14 @@ struct Api::Impl {
         for (const store::ApiKey& k : keys) deps.keys.Add(k);
       }
     }
+    if (incidents) {
+      if (auto st = incidents->Commit(std::move(notifications)); !st.ok()) {
+        return StoreDown(st.error());
+      }
+    }
     return Json(200, json{{"checks_created", created},
+                          {"channels_imported", channels_imported},
+                          {"policies_imported", policies_imported},
                           {"checks_updated", updated},
                           {"api_keys_added", keys_added},
                           {"check_ins_imported", check_ins},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <future>
 #include <initializer_list>
 #include <optional>
 #include <set>
@@ -310,7 +311,7 @@ struct IncidentsApi::Impl {
 
   // ---- parsing ------------------------------------------------------------------------------
 
-  Result<model::Channel> ParseChannel(const json& body, int64_t project_id, const Uuid& id) {
+  Result<model::Channel> ParseChannel(const json& body, int64_t project_id, const Uuid& id) const {
     if (auto st = OnlyFields(body, {"name", "kind", "config"}); !st.ok()) return st.error();
     auto name = OptString(body, "name", kMaxName);
     if (!name.ok()) return name.error();
@@ -338,8 +339,10 @@ struct IncidentsApi::Impl {
     return out;
   }
 
-  Status KnownChannels(const std::vector<Uuid>& ids, int64_t project_id, const std::string& field) {
+  Status KnownChannels(const std::vector<Uuid>& ids, int64_t project_id, const std::string& field,
+                       const std::vector<Uuid>& also = {}) const {
     for (size_t i = 0; i < ids.size(); ++i) {
+      if (std::find(also.begin(), also.end(), ids[i]) != also.end()) continue;
       auto c = desk.FindChannel(ids[i]);
       if (!c || c->project_id != project_id) {
         return base::InvalidArgument(
@@ -349,7 +352,8 @@ struct IncidentsApi::Impl {
     return {};
   }
 
-  Result<model::Policy> ParsePolicy(const json& body, int64_t project_id, const Uuid& id) {
+  Result<model::Policy> ParsePolicy(const json& body, int64_t project_id, const Uuid& id,
+                                    const std::vector<Uuid>& also = {}) const {
     if (auto st = OnlyFields(
             body, {"name", "default", "watches", "tags", "steps", "repeat", "remind_every",
                    "ack_timeout", "alert_after_failures", "late_channels"});
@@ -401,7 +405,7 @@ struct IncidentsApi::Impl {
       if (ch.value().empty()) {
         return base::InvalidArgument(field + ".channels: at least one channel");
       }
-      if (auto st = KnownChannels(ch.value(), project_id, field + ".channels"); !st.ok()) {
+      if (auto st = KnownChannels(ch.value(), project_id, field + ".channels", also); !st.ok()) {
         return st.error();
       }
       auto wait = OptInt(s, "wait", 1, kMaxSeconds);
@@ -425,7 +429,7 @@ struct IncidentsApi::Impl {
     p.alert_after_failures = static_cast<int>(failures.value().value_or(1));
     auto late = UuidList(body, "late_channels");
     if (!late.ok()) return late.error();
-    if (auto st = KnownChannels(late.value(), project_id, "late_channels"); !st.ok()) {
+    if (auto st = KnownChannels(late.value(), project_id, "late_channels", also); !st.ok()) {
       return st.error();
     }
     p.late_channels = std::move(late.value());
@@ -891,6 +895,86 @@ void IncidentsApi::Handle(const http::Request& request, std::string_view path,
 
 void IncidentsApi::Ack(const http::Request& request, std::string_view token, http::Reply reply) {
   impl_->AckPage(request, token, std::move(reply));
+}
+
+json IncidentsApi::ExportChannels(int64_t project_id) const {
+  json out = json::array();
+  for (const auto& c : impl_->desk.Channels(project_id)) out.push_back(Impl::ChannelJson(c, false));
+  return out;
+}
+
+json IncidentsApi::ExportPolicies(int64_t project_id) const {
+  json out = json::array();
+  for (const auto& p : impl_->desk.Policies(project_id)) out.push_back(Impl::PolicyJson(p));
+  return out;
+}
+
+Result<IncidentsApi::ImportPlan> IncidentsApi::PrepareImport(int64_t project_id,
+                                                             const json& channels,
+                                                             const json& policies) const {
+  ImportPlan plan;
+  if (!channels.is_array()) return base::InvalidArgument("\"channels\" must be an array");
+  if (!policies.is_array()) return base::InvalidArgument("\"policies\" must be an array");
+  // Each item is an exported object: its id and created time are kept, the rest is checked
+  // exactly as the API checks it.
+  const auto split = [](const json& item, const std::string& at) -> Result<std::pair<Uuid, json>> {
+    if (!item.is_object()) return base::InvalidArgument(at + ": must be an object");
+    std::optional<Uuid> id;
+    if (item.contains("id") && item["id"].is_string())
+      id = Uuid::Parse(item["id"].get<std::string>());
+    if (!id) return base::InvalidArgument(at + ".id: must be a UUID");
+    json body = item;
+    body.erase("id");
+    body.erase("created");
+    return std::make_pair(*id, body);
+  };
+  std::vector<Uuid> ids;
+  for (size_t i = 0; i < channels.size(); ++i) {
+    const std::string at = fmt::format("channels[{}]", i);
+    auto parts = split(channels[i], at);
+    if (!parts.ok()) return parts.error();
+    const auto& [id, body] = parts.value();
+    if (auto other = impl_->desk.FindChannel(id); other && other->project_id != project_id) {
+      return base::Error{base::ErrorCode::kConflict,
+                         at + ": " + id.ToString() + " belongs to another project"};
+    }
+    auto c = impl_->ParseChannel(body, project_id, id);
+    if (!c.ok()) return base::InvalidArgument(at + "." + c.error().message);
+    ids.push_back(id);
+    plan.channels.push_back(std::move(c.value()));
+  }
+  for (size_t i = 0; i < policies.size(); ++i) {
+    const std::string at = fmt::format("policies[{}]", i);
+    auto parts = split(policies[i], at);
+    if (!parts.ok()) return parts.error();
+    const auto& [id, body] = parts.value();
+    if (auto other = impl_->desk.FindPolicy(id); other && other->project_id != project_id) {
+      return base::Error{base::ErrorCode::kConflict,
+                         at + ": " + id.ToString() + " belongs to another project"};
+    }
+    auto p = impl_->ParsePolicy(body, project_id, id, ids);
+    if (!p.ok()) return base::InvalidArgument(at + "." + p.error().message);
+    plan.policies.push_back(std::move(p.value()));
+  }
+  return plan;
+}
+
+Status IncidentsApi::Commit(ImportPlan plan) const {
+  // Channels before the policies that name them; each waits for its commit.
+  const auto wait = [](auto put) {
+    std::promise<Status> done;
+    put([&done](Status st) { done.set_value(st); });
+    return done.get_future().get();
+  };
+  for (model::Channel& c : plan.channels) {
+    auto st = wait([&](auto done) { impl_->desk.PutChannel(std::move(c), done); });
+    if (!st.ok()) return st;
+  }
+  for (model::Policy& p : plan.policies) {
+    auto st = wait([&](auto done) { impl_->desk.PutPolicy(std::move(p), done); });
+    if (!st.ok()) return st;
+  }
+  return {};
 }
 
 std::string IncidentsApi::AckUrl(int64_t id) const {

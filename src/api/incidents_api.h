@@ -44,6 +44,21 @@ class IncidentsApi {
   // authority.
   void Ack(const http::Request& request, std::string_view token, http::Reply reply);
 
+  // Backup (GET /api/v1/export, POST /api/v1/import): the project's channels (secrets included)
+  // and policies, in the shape the API reads.
+  nlohmann::json ExportChannels(int64_t project_id) const;
+  nlohmann::json ExportPolicies(int64_t project_id) const;
+  // Validates exported channels and policies for `project_id` (ids kept; a policy may use the
+  // channels imported with it). Nothing is written: `Commit` then puts them, in order, and
+  // waits until they are durable.
+  struct ImportPlan {
+    std::vector<model::Channel> channels;
+    std::vector<model::Policy> policies;
+  };
+  base::Result<ImportPlan> PrepareImport(int64_t project_id, const nlohmann::json& channels,
+                                         const nlohmann::json& policies) const;
+  base::Status Commit(ImportPlan plan) const;
+
   // The signed link put in notifications of incident `id`.
   std::string AckUrl(int64_t id) const;
   // REQUIRES: before the first request (the bound port is known only after Listen).

@@ -986,3 +986,37 @@ class HeartbeatTest(NotificationTestCase):
         self.assertEqual((status, body), (200, b"ready"))
         self.assertGreaterEqual(self.metric("overdue_heartbeats_total{outcome=\"ok\"}"), 1)
         self.assertEqual(self.metric("overdue_auditor_healthy"), 1)
+
+
+class BackupTest(NotificationTestCase):
+    def test_export_carries_channels_and_policies_into_a_new_server(self):
+        hook = self.webhook()
+        self.start_server()
+        cid = self.webhook_channel(hook)
+        pid = self.policy([([cid], 30)], name="night", repeat=2, alert_after_failures=2)
+        status, doc = self.call("GET", "/api/v1/export")
+        self.assertEqual(status, 200)
+        self.assertEqual([c["id"] for c in doc["channels"]], [cid])
+        self.assertEqual(doc["channels"][0]["config"]["secret"], SECRET)  # a backup keeps it
+        self.assertEqual([p["id"] for p in doc["policies"]], [pid])
+
+        self.start_server()  # another, empty server
+        bad = json.loads(json.dumps(doc))
+        bad["policies"][0]["steps"][0]["channels"] = [str(uuid.uuid4())]
+        status, body = self.call("POST", "/api/v1/import", bad)
+        self.assertEqual(status, 400, body)
+        self.assertIn("policies[0].steps[0].channels[0]", body["error"])
+        self.assertEqual(self.ok("GET", "/api/v1/channels")["channels"], [])  # nothing written
+        result = self.ok("POST", "/api/v1/import", doc)
+        self.assertEqual((result["channels_imported"], result["policies_imported"]), (1, 1))
+        restored = self.ok("GET", f"/api/v1/policies/{pid}")
+        self.assertEqual((restored["name"], restored["repeat"], restored["alert_after_failures"]),
+                         ("night", 2, 2))
+        self.assertEqual(self.ok("GET", f"/api/v1/channels/{cid}")["config"]["secret"], SECRET)
+        # The restored channel works: a failing watch's incident reaches the receiver.
+        watch = self.watch("restored")
+        self.ping(watch, "/fail")
+        self.ping(watch, "/fail")
+        got = hook.wait_for_requests(1, timeout=WAIT)[0]
+        self.assert_signed(got)
+        self.assertEqual(got.json()["watch"]["name"], "restored")
