@@ -367,11 +367,12 @@ struct Desk::Impl {
   // Removes `id` from `map` when it belongs to `project_id` and commits `mutation`; `done`
   // gets kNotFound otherwise.
   template <typename Map, typename Mutation>
-  void EraseAndQueue(Map& map, int64_t project_id, const Uuid& id, Mutation mutation,
+  void EraseAndQueue(Map Impl::*member, int64_t project_id, const Uuid& id, Mutation mutation,
                      std::function<void(Status)> done) {
     bool found = false;
     {
       base::MutexLock lock(&mu);
+      Map& map = this->*member;  // one of the GUARDED_BY(mu) maps, under mu
       auto it = map.find(id);
       if (it != map.end() && it->second.project_id == project_id) {
         map.erase(it);
@@ -852,7 +853,7 @@ void Desk::PutPolicy(model::Policy policy, std::function<void(Status)> done) {
 }
 
 void Desk::DeletePolicy(int64_t project_id, const Uuid& id, std::function<void(Status)> done) {
-  impl_->EraseAndQueue(impl_->policies, project_id, id, store::DeletePolicy{id}, std::move(done));
+  impl_->EraseAndQueue(&Impl::policies, project_id, id, store::DeletePolicy{id}, std::move(done));
 }
 
 void Desk::PutSilence(model::Silence silence, std::function<void(Status)> done) {
@@ -869,7 +870,7 @@ void Desk::PutSilence(model::Silence silence, std::function<void(Status)> done) 
 }
 
 void Desk::DeleteSilence(int64_t project_id, const Uuid& id, std::function<void(Status)> done) {
-  impl_->EraseAndQueue(impl_->silences, project_id, id, store::DeleteSilence{id}, std::move(done));
+  impl_->EraseAndQueue(&Impl::silences, project_id, id, store::DeleteSilence{id}, std::move(done));
 }
 
 void Desk::TestChannel(int64_t project_id, const Uuid& id,
