@@ -54,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   channel.name = "fuzz";
   channel.config = normal.value().dump();
   for (const char* event : {"down", "late", "escalation", "reminder", "recovery", "test"}) {
-    overdue::notify::MessageInput in{event, Context(), "overdue-12-34", overdue::base::FromMicros(0)};
+    overdue::notify::MessageInput in{event, Context(), "overdue-12-34",
+                                     overdue::base::FromMicros(0)};
     auto d = overdue::notify::BuildDelivery(channel, in);
     if (!d.ok()) continue;  // a template that fails to render is an error value, not a crash
     if (const auto* http = std::get_if<overdue::notify::HttpDelivery>(&d.value())) {

@@ -141,11 +141,11 @@ struct Notifier::Impl {
       } else {
         message = fmt::format(
             "{} to {}: attempt {} failed: {}{}", n.event, channel_name, n.attempts, n.last_error,
-            retry
-                ? fmt::format(" (retry in {})",
-                              base::FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  n.next_attempt_at - now)))
-                : "");
+            retry ? fmt::format(
+                        " (retry in {})",
+                        base::FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
+                            n.next_attempt_at - now)))
+                  : "");
       }
       m.emplace_back(store::AppendTimeline{
           model::TimelineEntry{n.incident_id, now, "attempt", "notifier", message, data.dump()}});
