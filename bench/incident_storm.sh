@@ -25,6 +25,7 @@
 # evenly from T - 1 s to T + 4 s; the detection lag histogram (overdue_detection_lag_seconds,
 # before T vs after the storm) shows whether the engine still sees deadlines on time during
 # the storm: the script reports how many of those observations took over 100 ms and over 1 s.
+# The poller also times each /metrics and /readyz request: the longest of each is reported.
 #
 # Environment: STORM_WATCHES (10000), HEALTHY_WATCHES (10000), BYSTANDERS (1000), RUNS (3),
 # STORM_WINDOW (0s), LEAD_S (20), BASELINE_S (8), CHECKIN_LOAD (full: wrk -t2 -c64 at full
@@ -234,17 +235,22 @@ run_storm() {
   failed=$(metric "$WORK/metrics$i.after" 'overdue_notifications_total{outcome="failed"}')
   max_outbox=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$WORK/poll$i.txt")
   max_journal=$(awk 'BEGIN {m = 0} $3 > m {m = $3} END {print m}' "$WORK/poll$i.txt")
+  # The longest /metrics and /readyz request (ms) and the /readyz answers other than 200.
+  local stalls
+  stalls=$(awk '$8 > m {m = $8} $9 > r {r = $9} $10 != 200 {n++}
+    END {printf "%.0f %.0f %d", m, r, n}' "$WORK/poll$i.txt")
   # runs line: deliveries incidents dups per_s p50 p99 max last | base n p50 p99 max | storm
   # n p50 p99 max | window_ms | lag total/>0.1s/>1s commits/mean_batch delivered retry failed max_outbox
-  # max_journal rss_kib
+  # max_journal rss_kib | max_metrics_ms max_readyz_ms readyz_not_200
   echo "$(r deliveries) $(r incidents) $(r duplicates) $(r deliveries_per_s) $(r latency_p50_s)" \
     "$(r latency_p99_s) $(r latency_max_s) $(r last_delivery_s) $base $storm" \
     "$((storm_end_ms - storm_start_ms)) ${lag:-nan} $batch $delivered $retry $failed" \
-    "$max_outbox $max_journal $rss" >>"$WORK/runs"
+    "$max_outbox $max_journal $rss $stalls" >>"$WORK/runs"
   log "run $i: $(r incidents)/$STORM_WATCHES incidents delivered ($(r duplicates) duplicates), $(printf '%.0f' "$(r deliveries_per_s)")/s;" \
     "deadline -> delivery p50 $(r latency_p50_s) s, p99 $(r latency_p99_s) s, max $(r latency_max_s) s;" \
     "check-in p99 baseline $(cut -d' ' -f3 <<<"$base") ms, storm $(cut -d' ' -f3 <<<"$storm") ms;" \
-    "detection lag observations total/>100 ms/>1 s $lag; commits/mean batch $batch; max outbox $max_outbox, max journal queue $max_journal"
+    "detection lag observations total/>100 ms/>1 s $lag; commits/mean batch $batch; max outbox $max_outbox, max journal queue $max_journal;" \
+    "longest /metrics, /readyz request (ms), /readyz not 200: $stalls"
   if [ -n "$perf_pid" ]; then
     # Threads are unnamed: one line per thread with its share of the samples, then each busy
     # thread's top symbols (the journal writer shows sqlite3*, the transport curl_*/poll, the
@@ -282,7 +288,7 @@ echo
 printf '%-4s %11s %6s %9s %9s %9s %9s %9s   %-21s %-21s %16s %9s\n' run delivered dups "deliv/s" \
   "p50 ms" "p99 ms" "max ms" "last ms" "check-in base p50/p99" "storm p50/p99 (ms)" "lag n/>0.1s/>1s" "max outbox"
 n=0
-while read -r d inc dup rate p50 p99 max last bn bp50 bp99 bmax sn sp50 sp99 smax win lag batch dl rt fl mo mj rss; do
+while read -r d inc dup rate p50 p99 max last bn bp50 bp99 bmax sn sp50 sp99 smax win lag batch dl rt fl mo mj rss mm rm rn; do
   n=$((n + 1))
   printf '%-4s %11s %6s %9.0f %9s %9s %9s %9s   %-21s %-21s %16s %9s\n' "$n" "$inc/$STORM_WATCHES" "$dup" \
     "$rate" "$(fmt_ms "$p50")" "$(fmt_ms "$p99")" "$(fmt_ms "$max")" "$(fmt_ms "$last")" \
@@ -301,5 +307,7 @@ if [ "$CHECKIN_LOAD" != none ]; then
 fi
 echo "  server: detection lag observations total/>100 ms/>1 s (runs): $(col 18 | paste -sd' '); commits during the storm/mean batch (runs): $(col 19 | paste -sd' ');" \
   "max outbox_pending (runs): $(col 23 | paste -sd' '); max journal_queue (runs): $(col 24 | paste -sd' ')"
+echo "  longest /metrics request, ms (runs): $(col 26 | paste -sd' '); longest /readyz request, ms (runs):" \
+  "$(col 27 | paste -sd' '); /readyz answers other than 200 (runs): $(col 28 | paste -sd' ')"
 echo "  notifications: delivered per run $(col 20 | paste -sd' '), retry $(col 21 | paste -sd' '), failed $(col 22 | paste -sd' ')"
 echo "target: first delivery p99 <= 1000 ms after the deadline; check-in p99 during the storm <= 2x baseline"
