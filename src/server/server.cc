@@ -643,9 +643,16 @@ int Serve(const Config& config) {
   std::thread ticker([&] {
     while (ticking.load()) {
       engine.Tick();
+      last_tick_us.store(base::ToMicros(clock.Now()));
+      std::this_thread::sleep_for(eo.tick);
+    }
+  });
+  // Escalation steps and due notifications on their own thread: the desk's lock is held while
+  // a commit opens a storm of incidents, and deadline detection must never wait for that.
+  std::thread notify_ticker([&] {
+    while (ticking.load()) {
       desk->Tick();
       notifier.Tick();
-      last_tick_us.store(base::ToMicros(clock.Now()));
       std::this_thread::sleep_for(eo.tick);
     }
   });
@@ -683,6 +690,7 @@ int Serve(const Config& config) {
                   port.error().message);
     ticking.store(false);
     ticker.join();
+    notify_ticker.join();
     notifier.Stop();
     transport.Stop();
     journal.Stop();  // before the desk (its commit hook) goes
@@ -726,6 +734,7 @@ int Serve(const Config& config) {
   auditor.Stop();
   ticking.store(false);
   ticker.join();
+  notify_ticker.join();
   // Attempts cut short here stay pending in the store and are resumed at the next start.
   notifier.Stop();
   transport.Stop();
