@@ -36,10 +36,11 @@ void Journal::SetCommitObserver(std::function<void(const CommitStats&)> observer
 
 size_t Journal::queued() const {
   base::MutexLock lock(&mu_);
-  return queue_.size();
+  return queue_.size() + bulk_.size() + background_.size();
 }
 
-void Journal::Submit(std::vector<store::Mutation>&& mutations, Done done) {
+void Journal::Submit(std::vector<store::Mutation>&& mutations, Done done, Lane lane,
+                     const base::Uuid* watch) {
   bool fail_now = false;
   {
     base::MutexLock lock(&mu_);
@@ -49,7 +50,20 @@ void Journal::Submit(std::vector<store::Mutation>&& mutations, Done done) {
       // While the store is failing, the change is still queued (to be made durable when it
       // recovers) but the client is told at once that it is not durable yet.
       const bool degraded = !healthy_.load();
-      queue_.push_back(Unit{std::move(mutations), degraded ? Done{} : std::move(done)});
+      Unit unit{std::move(mutations), degraded ? Done{} : std::move(done), {}};
+      if (lane == Lane::kNormal && watch && !bulk_watches_.empty() && bulk_watches_.count(*watch)) {
+        lane = Lane::kBulk;  // behind the watch's earlier changes
+      }
+      if (lane == Lane::kBulk && watch) {
+        unit.watch = *watch;
+        ++bulk_watches_[*watch];
+        bulk_.push_back(std::move(unit));
+      } else if (lane == Lane::kBackground) {
+        background_.push_back(std::move(unit));
+      } else {
+        queue_.push_back(std::move(unit));
+        last_normal_ = std::chrono::steady_clock::now();
+      }
       if (degraded) fail_now = true;
       cv_.Signal();
     }
@@ -73,7 +87,7 @@ void Journal::PruneSome() {
     Prune p;
     {
       base::MutexLock lock(&mu_);
-      if (prunes_.empty() || !queue_.empty()) return;
+      if (prunes_.empty() || !Idle()) return;
       p = prunes_.front();
       prunes_.pop_front();
     }
@@ -94,13 +108,33 @@ void Journal::Run() {
     units.clear();
     {
       base::MutexLock lock(&mu_);
-      while (queue_.empty() && retry_.empty() && prunes_.empty() && !stopping_) cv_.Wait(&mu_);
-      if (stopping_ && queue_.empty() && (retry_.empty() || healthy_.load())) break;
+      while (Idle() && retry_.empty() && prunes_.empty() && !stopping_) cv_.Wait(&mu_);
+      if (stopping_ && Idle() && (retry_.empty() || healthy_.load())) break;
       const size_t take = std::min(queue_.size(), options_.max_batch);
-      units.reserve(take);
       for (size_t i = 0; i < take; ++i) {
         units.push_back(std::move(queue_.front()));
         queue_.pop_front();
+      }
+      const bool quiet =
+          units.empty() && std::chrono::steady_clock::now() - last_normal_ >= options_.normal_quiet;
+      const size_t bulk =
+          std::min(bulk_.size(),
+                   quiet ? std::max(options_.max_bulk, options_.max_bulk_idle) : options_.max_bulk);
+      for (size_t i = 0; i < bulk; ++i) {
+        Unit& u = bulk_.front();
+        auto it = bulk_watches_.find(u.watch);
+        if (it != bulk_watches_.end() && --it->second <= 0) bulk_watches_.erase(it);
+        units.push_back(std::move(u));
+        bulk_.pop_front();
+      }
+      const size_t room = options_.max_batch - std::min(options_.max_batch, units.size());
+      const size_t background = std::min({background_.size(), room,
+                                          !bulk_.empty() ? options_.max_background
+                                          : quiet        ? options_.max_batch
+                                                         : options_.max_background_steady});
+      for (size_t i = 0; i < background; ++i) {
+        units.push_back(std::move(background_.front()));
+        background_.pop_front();
       }
     }
     if (units.empty() && retry_.empty()) {

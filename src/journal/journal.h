@@ -14,6 +14,20 @@
 // stays the index, and the store catches up when it can. Once a retry succeeds the journal
 // is healthy again.
 //
+// Lanes. A storm of deadlines (thousands of watches going down at once) must neither hold
+// check-ins back nor wait behind the bookkeeping of its own deliveries. So units come in three
+// lanes, and each batch takes, in this order: every normal unit queued (check-ins, API
+// changes; up to max_batch), then at most max_bulk units of the bulk lane (deadline flips:
+// each may open an incident, which costs more than a check-in), then background units
+// (delivery records) — at most max_background while bulk units wait. While no normal unit
+// has come for a while (normal_quiet), the bulk slice may grow to max_bulk_idle and background
+// units fill the batch; while normal units keep coming, background units are sliced too
+// (max_background_steady), so that no commit holds a check-in back for long.
+// Order per watch is kept: a normal unit for a watch that still has a bulk unit queued joins
+// the bulk lane behind it (Submit's `watch`), so the store and the commit hook always see one
+// watch's changes in the order they happened. Units of different watches may commit in a
+// different order than submitted; nothing depends on that.
+//
 // History pruning happens on the writer thread between batches, one watch per small
 // transaction, so it never holds a check-in's commit behind a long delete.
 //
@@ -25,6 +39,7 @@
 #include <deque>
 #include <functional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/mutex.h"
@@ -35,9 +50,26 @@ namespace overdue::journal {
 
 using Done = std::function<void(base::Status)>;
 
+enum class Lane : uint8_t {
+  kNormal,      // check-ins, API changes: the next commit
+  kBulk,        // deadline flips: at most max_bulk per commit, after the normal units
+  kBackground,  // delivery records: when nothing more urgent waits (and a few per commit)
+};
+
 struct JournalOptions {
   // Units per transaction at most: bounds the time one commit holds replies back.
   size_t max_batch = 4096;
+  // Bulk units per transaction at most: a storm of flips commits in slices, so a check-in
+  // queued behind it waits for one slice, not the whole storm.
+  size_t max_bulk = 128;
+  // ... and when no normal unit was submitted for normal_quiet: bigger slices write each
+  // touched page once for more flips (fewer, larger commits) while nobody is held back.
+  size_t max_bulk_idle = 1024;
+  base::Duration normal_quiet = std::chrono::milliseconds(250);
+  // Background units per transaction while bulk units wait; while normal units keep coming
+  // (see normal_quiet), max_background_steady; otherwise all that fit.
+  size_t max_background = 32;
+  size_t max_background_steady = 256;
   // Check-ins kept per watch; older ones are pruned in the background.
   int history_limit = 100;
   // First retry delay after a failed commit; doubles up to max_retry_delay.
@@ -77,8 +109,11 @@ class Journal {
   void Stop();
 
   // Queues `mutations` as one unit; `done` (may be empty) runs after the batch holding it
-  // committed or failed. After Stop(), completes at once with kUnavailable.
-  void Submit(std::vector<store::Mutation>&& mutations, Done done);
+  // committed or failed. After Stop(), completes at once with kUnavailable. `watch`: the one
+  // watch the unit changes, if any (required for kBulk; a kNormal unit of a watch with bulk
+  // units queued goes behind them).
+  void Submit(std::vector<store::Mutation>&& mutations, Done done, Lane lane = Lane::kNormal,
+              const base::Uuid* watch = nullptr);
 
   // Asks the writer to prune check-ins of `watch_id` older than the newest history_limit,
   // given its latest check-in number `n`.
@@ -95,6 +130,7 @@ class Journal {
   struct Unit {
     std::vector<store::Mutation> mutations;
     Done done;
+    base::Uuid watch;  // bulk units: the watch, counted in bulk_watches_
   };
   struct Prune {
     base::Uuid watch_id;
@@ -103,6 +139,7 @@ class Journal {
 
   void Run();
   void PruneSome();
+  bool Idle() const REQUIRES(mu_) { return queue_.empty() && bulk_.empty() && background_.empty(); }
 
   store::Store& store_;
   JournalOptions options_;
@@ -111,7 +148,12 @@ class Journal {
 
   mutable base::Mutex mu_;
   base::CondVar cv_;
-  std::deque<Unit> queue_ GUARDED_BY(mu_);
+  std::deque<Unit> queue_ GUARDED_BY(mu_);  // normal lane
+  std::deque<Unit> bulk_ GUARDED_BY(mu_);
+  std::deque<Unit> background_ GUARDED_BY(mu_);
+  base::SteadyPoint last_normal_ GUARDED_BY(mu_){};  // when the last normal unit came
+  // Bulk units queued per watch.
+  std::unordered_map<base::Uuid, int, base::UuidHash> bulk_watches_ GUARDED_BY(mu_);
   std::deque<Prune> prunes_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
   bool started_ GUARDED_BY(mu_) = false;

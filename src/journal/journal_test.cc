@@ -178,5 +178,111 @@ TEST_F(JournalTest, SubmitAfterStopFailsAtOnce) {
   EXPECT_TRUE(called);
 }
 
+// Records, per commit, the marker (runtime.n_pings) of every UpdateRuntime of the batch.
+class BatchRecorder final : public CommitHook {
+ public:
+  void BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) override {
+    std::vector<int64_t> markers;
+    for (size_t i = first_new; i < batch.size(); ++i) {
+      if (const auto* r = std::get_if<store::UpdateRuntime>(&batch[i])) {
+        markers.push_back(r->runtime.n_pings);
+      }
+    }
+    batches.push_back(std::move(markers));
+  }
+  void AfterCommit(bool) override {}
+  std::vector<std::vector<int64_t>> batches;
+};
+
+std::vector<store::Mutation> Marker(const base::Uuid& watch, int64_t marker) {
+  model::WatchRuntime rt;
+  rt.n_pings = marker;
+  std::vector<store::Mutation> m;
+  m.emplace_back(store::UpdateRuntime{watch, rt});
+  return m;
+}
+
+TEST_F(JournalTest, LanesSliceBulkUnitsAndKeepEachWatchsOrder) {
+  JournalOptions o;
+  o.max_bulk = 2;
+  o.max_bulk_idle = 2;
+  o.max_background = 1;
+  Journal j(*faulty_, o);
+  BatchRecorder hook;
+  j.SetCommitHook(&hook);
+  std::vector<base::Uuid> watches;
+  for (int i = 0; i < 5; ++i) watches.push_back(base::Uuid::Random());
+  watches[2] = watch_.spec.id;  // a stored watch: its final runtime is checked
+  // Queued before the writer starts, so the batches are deterministic.
+  for (int i = 0; i < 5; ++i) j.Submit(Marker(watches[i], 100 + i), {}, Lane::kBulk, &watches[i]);
+  const base::Uuid other = base::Uuid::Random();
+  j.Submit(Marker(other, 1), {}, Lane::kNormal, &other);  // another watch: jumps the storm
+  for (int i = 0; i < 3; ++i)
+    j.Submit(Marker(base::Uuid::Random(), 200 + i), {}, Lane::kBackground);
+  // A later change of a watch with a bulk unit queued waits behind it.
+  j.Submit(Marker(watches[2], 300), {}, Lane::kNormal, &watches[2]);
+  EXPECT_EQ(j.queued(), 10u);
+  j.Start();
+  j.Stop();
+  ASSERT_EQ(hook.batches.size(), 3u);
+  EXPECT_EQ(hook.batches[0], (std::vector<int64_t>{1, 100, 101, 200}));
+  EXPECT_EQ(hook.batches[1], (std::vector<int64_t>{102, 103, 201}));
+  // The last bulk slice empties the lane: every background unit left goes along.
+  EXPECT_EQ(hook.batches[2], (std::vector<int64_t>{104, 300, 202}));
+  EXPECT_EQ(StoredPings(), 300);
+  EXPECT_EQ(j.queued(), 0u);
+}
+
+TEST_F(JournalTest, BulkSliceGrowsWhenNothingWaitsAndBulkWithoutWatchIsNormal) {
+  JournalOptions o;
+  o.max_bulk = 1;
+  o.max_bulk_idle = 3;
+  o.normal_quiet = base::Duration{0};
+  Journal j(*faulty_, o);
+  BatchRecorder hook;
+  j.SetCommitHook(&hook);
+  const base::Uuid a = base::Uuid::Random();
+  const base::Uuid b = base::Uuid::Random();
+  const base::Uuid c = base::Uuid::Random();
+  j.Submit(Marker(a, 1), {}, Lane::kBulk, &a);
+  j.Submit(Marker(b, 2), {}, Lane::kBulk, &b);
+  j.Submit(Marker(c, 4), {}, Lane::kBulk, &c);
+  j.Submit(Marker(a, 3), {}, Lane::kBulk);  // no watch given: cannot be ordered, so normal
+  j.Start();
+  j.Stop();
+  ASSERT_EQ(hook.batches.size(), 2u);
+  // A normal unit waits: a slice of max_bulk; then nobody waits: up to max_bulk_idle.
+  EXPECT_EQ(hook.batches[0], (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(hook.batches[1], (std::vector<int64_t>{2, 4}));
+}
+
+TEST_F(JournalTest, BulkSlicesStaySmallWhileNormalUnitsKeepComing) {
+  JournalOptions o;
+  o.max_bulk = 1;
+  o.max_bulk_idle = 3;
+  o.normal_quiet = std::chrono::hours(1);  // a normal unit came "recently" for the whole test
+  o.max_background = 0;
+  o.max_background_steady = 1;
+  Journal j(*faulty_, o);
+  BatchRecorder hook;
+  j.SetCommitHook(&hook);
+  const base::Uuid n = base::Uuid::Random();
+  j.Submit(Marker(n, 1), {}, Lane::kNormal, &n);
+  for (int i = 0; i < 3; ++i) {
+    const base::Uuid w = base::Uuid::Random();
+    j.Submit(Marker(w, 10 + i), {}, Lane::kBulk, &w);
+  }
+  for (int i = 0; i < 2; ++i) j.Submit(Marker(base::Uuid::Random(), 20 + i), {}, Lane::kBackground);
+  j.Start();
+  j.Stop();
+  // Bulk slices stay at max_bulk, and once the bulk lane is empty the delivery records are
+  // sliced too (max_background_steady), since check-ins keep coming.
+  ASSERT_EQ(hook.batches.size(), 4u);
+  EXPECT_EQ(hook.batches[0], (std::vector<int64_t>{1, 10}));
+  EXPECT_EQ(hook.batches[1], (std::vector<int64_t>{11}));
+  EXPECT_EQ(hook.batches[2], (std::vector<int64_t>{12, 20}));
+  EXPECT_EQ(hook.batches[3], (std::vector<int64_t>{21}));
+}
+
 }  // namespace
 }  // namespace overdue::journal
