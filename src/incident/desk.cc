@@ -1,10 +1,12 @@
 #include "incident/desk.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -72,10 +74,32 @@ struct Pending {
 
 }  // namespace
 
+namespace {
+
+// What the prefetch thread read about a watch, and the commit count before it read.
+struct Fetched {
+  bool found = false;
+  WatchInfo info;
+  std::optional<model::CheckIn> last;  // none: the watch has no check-in
+  uint64_t seq = 0;
+};
+
+}  // namespace
+
 struct Desk::Impl {
   Impl(const base::Clock& c, store::Store& s, DeskOptions o, std::function<void()> w,
        std::function<void(std::vector<Notification>)> d)
-      : clock(c), store(s), options(std::move(o)), wake(std::move(w)), deliver(std::move(d)) {}
+      : clock(c), store(s), options(std::move(o)), wake(std::move(w)), deliver(std::move(d)) {
+    fetcher = std::thread([this] { FetchLoop(); });
+  }
+  ~Impl() {
+    {
+      base::MutexLock lock(&fetch_mu);
+      fetch_stop = true;
+      fetch_cv.Signal();
+    }
+    fetcher.join();
+  }
 
   const base::Clock& clock;
   store::Store& store;
@@ -98,6 +122,99 @@ struct Desk::Impl {
   // handed over after the retry commits.
   std::vector<Pending> committing;
   std::vector<Notification> undelivered;
+
+  // --- channels for the notifier: a copy published on every change, read under its own
+  // small lock, so a delivery never waits for a commit that holds `mu` (lock order: mu before
+  // snap_mu).
+  mutable base::Mutex snap_mu;
+  std::shared_ptr<const std::map<Uuid, model::Channel>> channel_snapshot GUARDED_BY(snap_mu) =
+      std::make_shared<const std::map<Uuid, model::Channel>>();
+
+  void PublishChannels() REQUIRES(mu) {
+    auto copy = std::make_shared<const std::map<Uuid, model::Channel>>(channels);
+    base::MutexLock lock(&snap_mu);
+    channel_snapshot = std::move(copy);
+  }
+
+  // --- prefetch (lock order: mu before fetch_mu; the fetcher takes only fetch_mu) ----------
+  mutable base::Mutex fetch_mu;
+  base::CondVar fetch_cv;
+  std::vector<Uuid> to_fetch GUARDED_BY(fetch_mu);
+  // Flips queued per watch whose commit has not consumed the prefetch yet.
+  std::unordered_map<Uuid, int, UuidHash> wanted GUARDED_BY(fetch_mu);
+  std::unordered_map<Uuid, Fetched, UuidHash> fetched GUARDED_BY(fetch_mu);
+  // A read is valid for the watch only if it started at or after this commit count (the
+  // count after the last commit that changed the watch's definition or check-ins).
+  std::unordered_map<Uuid, uint64_t, UuidHash> touched GUARDED_BY(fetch_mu);
+  bool fetch_stop GUARDED_BY(fetch_mu) = false;
+  std::atomic<uint64_t> commits{0};  // successful commits so far
+  std::thread fetcher;
+
+  void FetchLoop() {
+    std::vector<Uuid> ids;
+    while (true) {
+      ids.clear();
+      {
+        base::MutexLock lock(&fetch_mu);
+        while (to_fetch.empty() && !fetch_stop) fetch_cv.Wait(&fetch_mu);
+        if (fetch_stop) return;
+        ids.swap(to_fetch);
+      }
+      for (const Uuid& id : ids) {
+        {
+          base::MutexLock lock(&fetch_mu);
+          if (fetch_stop) return;
+          if (!wanted.count(id) || fetched.count(id)) continue;
+        }
+        Fetched f;
+        f.seq = commits.load();
+        auto w = store.GetWatch(id);
+        if (!w.ok()) continue;  // the commit reads it itself
+        if (w.value()) {
+          f.found = true;
+          f.info = InfoOf(w.value()->spec);
+        }
+        auto last = store.ListCheckIns(id, 1, true);
+        if (!last.ok()) continue;
+        if (!last.value().empty()) f.last = std::move(last.value().front());
+        base::MutexLock lock(&fetch_mu);
+        if (wanted.count(id)) fetched[id] = std::move(f);
+      }
+    }
+  }
+
+  // The writer's side: a commit changes the watch's definition or check-ins.
+  void Touch(const Uuid& id) {
+    base::MutexLock lock(&fetch_mu);
+    if (wanted.count(id)) touched[id] = commits.load() + 1;
+  }
+
+  // The writer's side: a deadline flip of the watch is being committed; its prefetch if valid.
+  std::optional<Fetched> Take(const Uuid& id) {
+    base::MutexLock lock(&fetch_mu);
+    auto w = wanted.find(id);
+    if (w == wanted.end()) return std::nullopt;
+    std::optional<Fetched> out;
+    auto f = fetched.find(id);
+    bool valid = false;
+    if (f != fetched.end()) {
+      auto t = touched.find(id);
+      valid = t == touched.end() || f->second.seq >= t->second;
+    }
+    if (--w->second <= 0) {
+      wanted.erase(w);
+      touched.erase(id);
+      if (f != fetched.end()) {
+        if (valid) out = std::move(f->second);
+        fetched.erase(f);
+      }
+    } else if (valid) {
+      out = f->second;  // another flip of the watch is queued: it may use it too
+    } else if (f != fetched.end()) {
+      fetched.erase(f);  // stale: the watch's later flips read the store themselves
+    }
+    return out;
+  }
 
   // --- policy choice and silences -------------------------------------------------------
 
@@ -169,8 +286,13 @@ struct Desk::Impl {
 
   // The watch's latest check-in: `in_batch` when the batch being committed holds one (it is
   // not in the store yet), else the store's newest.
-  json LastCheckInJson(const Uuid& watch_id, const model::CheckIn* in_batch = nullptr) {
+  json LastCheckInJson(const Uuid& watch_id, const model::CheckIn* in_batch = nullptr,
+                       const Fetched* pre = nullptr) {
     std::vector<model::CheckIn> list;
+    if (!in_batch && pre) {
+      if (!pre->last) return nullptr;
+      in_batch = &*pre->last;
+    }
     if (!in_batch) {
       auto stored = store.ListCheckIns(watch_id, 1, true);
       if (!stored.ok() || stored.value().empty()) return nullptr;
@@ -270,7 +392,17 @@ struct Desk::Impl {
   void Schedule(const Incident& inc) REQUIRES(mu) {
     if (inc.next_at != base::kNever && inc.state != IncidentState::kResolved) {
       timers.push(Timer{inc.next_at, inc.id, inc.escalation_id});
+      Publish();
     }
+  }
+
+  // What /metrics and /readyz read without the lock (a commit may hold it for a while, and
+  // those requests run on the HTTP threads that also answer check-ins).
+  std::atomic<size_t> active_count{0};
+  std::atomic<int64_t> next_due_us{base::ToMicros(base::kNever)};
+  void Publish() REQUIRES(mu) {
+    active_count.store(active.size());
+    next_due_us.store(base::ToMicros(timers.empty() ? base::kNever : timers.top().due));
   }
 
   // Records an escalation effect on an active incident: the incident row, the timeline entry,
@@ -299,7 +431,7 @@ struct Desk::Impl {
 
   void Open(Pending& p, const WatchInfo& w, std::string cause, std::string detail,
             TimePoint opened_at, TimePoint now, const model::WatchRuntime& rt,
-            const model::CheckIn* last) REQUIRES(mu) {
+            const model::CheckIn* last, const Fetched* pre = nullptr) REQUIRES(mu) {
     Incident inc;
     inc.id = ++last_incident_id;
     inc.project_id = w.project_id;
@@ -321,11 +453,12 @@ struct Desk::Impl {
         model::TimelineEntry{inc.id, now, "opened", "system", e.message,
                              json{{"cause", inc.cause}, {"policy", inc.policy_name}}.dump()}});
     const json context = Context(e.event, &inc, WatchJson(w, "down", rt.last_ping),
-                                 LastCheckInJson(w.id, last), now);
+                                 LastCheckInJson(w.id, last, pre), now);
     Notify(p, e.event, e.channels, &inc, w, context, now);
     Schedule(inc);
     by_watch[w.id] = inc.id;
     active.emplace(inc.id, std::move(inc));
+    Publish();
   }
 
   // Resolves the active incident `it` points at; recovery to every channel told when `notify`.
@@ -347,13 +480,15 @@ struct Desk::Impl {
     by_watch.erase(inc.watch_id);
     info.erase(inc.id);
     active.erase(it);
+    Publish();
   }
 
   // The watch a batch mutation refers to: from the batch itself when it wrote the definition,
   // else from the store.
-  WatchInfo LookUp(const Uuid& id,
-                   const std::unordered_map<Uuid, WatchInfo, UuidHash>& batch_specs) {
+  WatchInfo LookUp(const Uuid& id, const std::unordered_map<Uuid, WatchInfo, UuidHash>& batch_specs,
+                   const Fetched* pre = nullptr) {
     if (auto it = batch_specs.find(id); it != batch_specs.end()) return it->second;
+    if (pre && pre->found) return pre->info;
     auto stored = store.GetWatch(id);
     if (stored.ok() && stored.value()) return InfoOf(stored.value()->spec);
     spdlog::warn("incident desk: watch {} not found in the store", id.ToString());
@@ -436,6 +571,7 @@ Status Desk::Load() {
   }
   base::MutexLock lock(&d.mu);
   for (auto& c : channels.value()) d.channels[c.id] = std::move(c);
+  d.PublishChannels();
   for (auto& p : policies.value()) d.policies[p.id] = std::move(p);
   for (auto& s : silences.value()) d.silences[s.id] = std::move(s);
   for (auto& [id, info] : infos) d.info[id] = std::move(info);
@@ -444,6 +580,7 @@ Status Desk::Load() {
     d.by_watch[inc.watch_id] = inc.id;
     d.active.emplace(inc.id, std::move(inc));
   }
+  d.Publish();
   d.last_incident_id = ids.value().first;
   d.last_notification_id = ids.value().second;
   return {};
@@ -465,6 +602,7 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
   for (size_t i = first_new; i < end; ++i) {
     const store::Mutation& m = batch[i];
     if (const auto* u = std::get_if<store::UpsertWatch>(&m)) {
+      d.Touch(u->watch.spec.id);
       specs[u->watch.spec.id] = InfoOf(u->watch.spec);
       runtimes[u->watch.spec.id] = u->watch.runtime;
       if (auto it = d.by_watch.find(u->watch.spec.id); it != d.by_watch.end()) {
@@ -478,6 +616,7 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
       }
     } else if (const auto* ci = std::get_if<store::InsertCheckIn>(&m)) {
       const model::CheckIn& c = ci->check_in;
+      d.Touch(c.watch_id);
       checkins[c.watch_id] = &c;
       auto it = d.by_watch.find(c.watch_id);
       if (it != d.by_watch.end()) {
@@ -505,6 +644,8 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
       d.Open(p, w, exit ? "exit" : "fail", std::move(detail), c.at, now, rt, &c);
     } else if (const auto* fl = std::get_if<store::InsertFlip>(&m)) {
       const model::Flip& f = fl->flip;
+      const std::optional<Fetched> pre = d.Take(f.watch_id);
+      const Fetched* fetched = pre ? &*pre : nullptr;
       auto it = d.by_watch.find(f.watch_id);
       if (it != d.by_watch.end()) {
         p.mutations.emplace_back(store::AppendTimeline{
@@ -526,7 +667,7 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
       if (f.new_status == model::Status::kDown && f.reason == "timeout") {
         const model::WatchRuntime rt =
             runtimes.count(f.watch_id) ? runtimes[f.watch_id] : model::WatchRuntime{};
-        const WatchInfo w = d.LookUp(f.watch_id, specs);
+        const WatchInfo w = d.LookUp(f.watch_id, specs, fetched);
         std::string detail =
             rt.last_ping == base::kNoTime
                 ? std::string("missed its deadline: no check-in yet")
@@ -534,15 +675,15 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
         if (f.detected_late) {
           detail += fmt::format(" (detected at start-up, {})", Iso(f.detected_at));
         }
-        d.Open(p, w, "timeout", std::move(detail), f.at, now, rt, last_of(f.watch_id));
+        d.Open(p, w, "timeout", std::move(detail), f.at, now, rt, last_of(f.watch_id), fetched);
       } else if (f.new_status == model::Status::kGrace) {
-        const WatchInfo w = d.LookUp(f.watch_id, specs);
+        const WatchInfo w = d.LookUp(f.watch_id, specs, fetched);
         const model::Policy* policy = d.PolicyFor(w);
         if (!policy || policy->late_channels.empty()) continue;
         const model::WatchRuntime rt =
             runtimes.count(f.watch_id) ? runtimes[f.watch_id] : model::WatchRuntime{};
         const json context = d.Context("late", nullptr, d.WatchJson(w, "grace", rt.last_ping),
-                                       d.LastCheckInJson(w.id, last_of(w.id)), now);
+                                       d.LastCheckInJson(w.id, last_of(w.id), fetched), now);
         d.Notify(p, "late", policy->late_channels, nullptr, w, context, now);
       }
     }
@@ -556,8 +697,23 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
   d.pending.clear();
 }
 
+void Desk::Prefetch(const Uuid& watch_id) {
+  Impl& d = *impl_;
+  base::MutexLock lock(&d.fetch_mu);
+  if (d.wanted[watch_id]++ == 0) {
+    d.to_fetch.push_back(watch_id);
+    d.fetch_cv.Signal();
+  }
+}
+
+size_t Desk::prefetched() const {
+  base::MutexLock lock(&impl_->fetch_mu);
+  return impl_->fetched.size();
+}
+
 void Desk::AfterCommit(bool ok) {
   Impl& d = *impl_;
+  if (ok) d.commits.fetch_add(1);
   std::vector<Pending> done = std::move(d.committing);
   d.committing.clear();
   for (Pending& p : done) {
@@ -593,22 +749,19 @@ size_t Desk::Tick() {
       d.Queue(std::move(p));
       ++fired;
     }
+    d.Publish();
   }
   if (fired && d.wake) d.wake();
   return fired;
 }
 
 TimePoint Desk::NextDue() const {
-  base::MutexLock lock(&impl_->mu);
   // Stale timers (their incident moved on) are skipped by Tick when due; until then they may
   // make this earlier than the real next step, which only makes the auditor look sooner.
-  return impl_->timers.empty() ? base::kNever : impl_->timers.top().due;
+  return base::FromMicros(impl_->next_due_us.load());
 }
 
-size_t Desk::active_incidents() const {
-  base::MutexLock lock(&impl_->mu);
-  return impl_->active.size();
-}
+size_t Desk::active_incidents() const { return impl_->active_count.load(); }
 
 namespace {
 
@@ -784,6 +937,7 @@ void Desk::PutChannel(model::Channel channel, std::function<void(Status)> done) 
   {
     base::MutexLock lock(&d.mu);
     d.channels[channel.id] = channel;
+    d.PublishChannels();
     Pending p;
     p.mutations.emplace_back(store::UpsertChannel{std::move(channel)});
     p.done = OrNothing(std::move(done));
@@ -817,6 +971,7 @@ void Desk::DeleteChannel(int64_t project_id, const Uuid& id, std::function<void(
       // answered below, without the lock
     } else {
       d.channels.erase(it);
+      d.PublishChannels();
       Pending p;
       p.mutations.emplace_back(store::DeleteChannel{id});
       p.done = OrNothing(std::move(done));
@@ -920,9 +1075,13 @@ void Desk::TestChannel(int64_t project_id, const Uuid& id,
 }
 
 std::optional<model::Channel> Desk::FindChannel(const Uuid& id) const {
-  base::MutexLock lock(&impl_->mu);
-  auto it = impl_->channels.find(id);
-  if (it == impl_->channels.end()) return std::nullopt;
+  std::shared_ptr<const std::map<Uuid, model::Channel>> snapshot;
+  {
+    base::MutexLock lock(&impl_->snap_mu);
+    snapshot = impl_->channel_snapshot;
+  }
+  auto it = snapshot->find(id);
+  if (it == snapshot->end()) return std::nullopt;
   return it->second;
 }
 

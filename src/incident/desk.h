@@ -68,6 +68,14 @@ class Desk final : public journal::CommitHook {
   // REQUIRES: before the first change (the URL is known once the server listens).
   void SetLinks(std::string public_url, std::function<std::string(int64_t)> ack_url);
 
+  // Reads what opening an incident for `watch_id` needs (its definition and last check-in)
+  // on the desk's prefetch thread, so that the commit of the watch's deadline flip finds it in
+  // memory instead of reading the store on the journal's writer thread. Never blocks (it is
+  // called under the engine's shard lock). A prefetched read older than a committed change of
+  // the watch (a check-in, a new definition) is not used.
+  void Prefetch(const Uuid& watch_id);
+  size_t prefetched() const;  // reads ready and not yet used (tests, metrics)
+
   // journal::CommitHook (writer thread).
   void BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) override;
   void AfterCommit(bool ok) override;
@@ -99,6 +107,7 @@ class Desk final : public journal::CommitHook {
   // Queues a "test" message to the channel; `done` gets the notification id once committed.
   void TestChannel(int64_t project_id, const Uuid& id, std::function<void(Result<int64_t>)> done);
 
+  // Never waits for a commit in progress (the notifier calls it for every delivery).
   std::optional<model::Channel> FindChannel(const Uuid& id) const;
   std::vector<model::Channel> Channels(int64_t project_id) const;
   std::optional<model::Policy> FindPolicy(const Uuid& id) const;

@@ -2,10 +2,14 @@
 
 #include <filesystem>
 #include <future>
+#include <map>
+#include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "base/mutex.h"
+#include "base/time.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace overdue::incident {
@@ -386,6 +390,47 @@ TEST_F(DeskTest, EditingThePolicyNeverChangesAnEscalationAlreadyRunning) {
   Flush();
   EXPECT_EQ(Events(b.id), std::vector<std::string>{"escalation"});
   EXPECT_TRUE(Events(c.id).empty());
+}
+
+// Prefetch: the commit of a deadline flip uses what the prefetch thread read, unless a later
+// commit changed the watch (then it reads the store itself).
+TEST_F(DeskTest, DeadlineFlipUsesThePrefetchedWatchUnlessAChangeCommittedSince) {
+  AddChannel("ops");
+  const auto a = AddWatch("alpha");
+  const auto b = AddWatch("bravo");
+  const auto wait_prefetched = [this](size_t n) {
+    const auto until = std::chrono::steady_clock::now() + seconds(10);
+    while (desk_->prefetched() < n && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+    return desk_->prefetched();
+  };
+  desk_->Prefetch(a.id);
+  desk_->Prefetch(b.id);
+  ASSERT_EQ(wait_prefetched(2), 2u);
+  // Renamed behind the desk's back (straight into the store): the prefetched name is used,
+  // which shows the commit did not read the store.
+  model::WatchSpec renamed = a;
+  renamed.name = "alpha-renamed";
+  ASSERT_TRUE(store_->Apply({store::UpsertWatch{model::Watch{renamed, {}}}}).ok());
+  // bravo checks in through the journal after its prefetch: that read is stale now.
+  CheckIn(b, model::Signal::kSuccess, 0, std::nullopt, 7);
+  GoDown(a);
+  GoDown(b);
+  auto active = store_->LoadActiveIncidents();
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active.value().size(), 2u);
+  std::map<std::string, std::string> context_of;
+  for (const auto& n : Delivered()) context_of[n.watch_id.ToString()] = n.context;
+  for (const auto& inc : active.value()) {
+    if (inc.watch_id == a.id) {
+      EXPECT_EQ(inc.watch_name, "alpha");
+    }
+  }
+  const auto ctx_b = nlohmann::json::parse(context_of[b.id.ToString()]);
+  // The check-in committed after the prefetch is the one in the message.
+  EXPECT_EQ(ctx_b["last_check_in"]["at"], base::FormatIso8601(clock_.Now(), false));
+  EXPECT_EQ(desk_->prefetched(), 0u);  // used or dropped: nothing kept
 }
 
 }  // namespace
