@@ -54,6 +54,12 @@ class ChangeRecorder final : public engine::EventSink {
         history_limit_(history_limit),
         prune_every_(std::max(1, history_limit / 10)) {}
 
+  // `prefetch` is told the watch of every deadline flip before it is queued (the incident
+  // desk reads what it needs about the watch ahead of the commit). REQUIRES: before Start.
+  void SetPrefetch(std::function<void(const base::Uuid&)> prefetch) {
+    prefetch_ = std::move(prefetch);
+  }
+
   void Record(engine::Change&& change, engine::Done done) override {
     std::vector<store::Mutation> m;
     m.reserve(3);
@@ -69,8 +75,16 @@ class ChangeRecorder final : public engine::EventSink {
       n = change.check_in->n;
       m.emplace_back(store::InsertCheckIn{std::move(*change.check_in)});
     }
+    // A deadline's flip (nobody waits for it) may open an incident: the bulk lane, so a storm
+    // of them commits in slices between check-ins. Everything else of a watch is normal, and
+    // the journal keeps it behind the watch's own queued flip.
+    const bool deadline_flip =
+        change.flip && !change.check_in && !change.spec && !change.removed && !done;
+    if (deadline_flip && prefetch_) prefetch_(change.watch_id);
     if (change.flip) m.emplace_back(store::InsertFlip{std::move(*change.flip)});
-    journal_.Submit(std::move(m), std::move(done));
+    journal_.Submit(std::move(m), std::move(done),
+                    deadline_flip ? journal::Lane::kBulk : journal::Lane::kNormal,
+                    &change.watch_id);
     // Prune a watch's history every tenth of the limit, so the table stays within
     // limit + limit/10 rows per watch without a delete per check-in.
     if (n > history_limit_ && n % prune_every_ == 0) journal_.RequestPrune(change.watch_id, n);
@@ -78,6 +92,7 @@ class ChangeRecorder final : public engine::EventSink {
 
  private:
   journal::Journal& journal_;
+  std::function<void(const base::Uuid&)> prefetch_;
   int history_limit_;
   int prune_every_;
 };
@@ -531,14 +546,26 @@ int Serve(const Config& config) {
   notify::NotifierOptions no;
   no.max_attempts = config.notify_max_attempts;
   no.retry_delay = config.notify_retry_delay;
+  base::Mutex notify_wake_mu;
+  base::CondVar notify_wake;
+  bool notify_woken = false;             // under notify_wake_mu
   std::unique_ptr<incident::Desk> desk;  // declared before the notifier, which looks channels up
   notify::Notifier notifier(
       clock, transport, no, [&desk](const base::Uuid& id) { return desk->FindChannel(id); },
-      [&journal](std::vector<store::Mutation>&& m) { journal.Submit(std::move(m), {}); }, &metrics);
+      [&journal](std::vector<store::Mutation>&& m) {
+        journal.Submit(std::move(m), {}, journal::Lane::kBackground);
+      },
+      &metrics);
   desk = std::make_unique<incident::Desk>(
       clock, store, incident::DeskOptions{}, [&journal] { journal.Submit({}, {}); },
-      [&notifier](std::vector<model::Notification> n) { notifier.Enqueue(std::move(n)); });
+      [&](std::vector<model::Notification> n) {
+        notifier.Enqueue(std::move(n));
+        base::MutexLock lock(&notify_wake_mu);
+        notify_woken = true;
+        notify_wake.Signal();  // a commit's notifications start now, not at the next tick
+      });
   journal.SetCommitHook(desk.get());
+  recorder.SetPrefetch([d = desk.get()](const base::Uuid& id) { d->Prefetch(id); });
 
   auto& lag = metrics.AddHistogram(
       "overdue_detection_lag_seconds",
@@ -647,13 +674,21 @@ int Serve(const Config& config) {
       std::this_thread::sleep_for(eo.tick);
     }
   });
-  // Escalation steps and due notifications on their own thread: the desk's lock is held while
-  // a commit opens a storm of incidents, and deadline detection must never wait for that.
-  std::thread notify_ticker([&] {
+  // Escalation steps and due notifications each on their own thread: the desk's lock is held
+  // while a commit opens a storm of incidents, and neither deadline detection nor the
+  // deliveries of incidents already committed may wait for that.
+  std::thread escalation_ticker([&] {
     while (ticking.load()) {
       desk->Tick();
-      notifier.Tick();
       std::this_thread::sleep_for(eo.tick);
+    }
+  });
+  std::thread notify_ticker([&] {
+    while (ticking.load()) {
+      notifier.Tick();
+      base::MutexLock lock(&notify_wake_mu);
+      if (!notify_woken) notify_wake.WaitFor(&notify_wake_mu, eo.tick);
+      notify_woken = false;
     }
   });
 
@@ -690,6 +725,7 @@ int Serve(const Config& config) {
                   port.error().message);
     ticking.store(false);
     ticker.join();
+    escalation_ticker.join();
     notify_ticker.join();
     notifier.Stop();
     transport.Stop();
@@ -734,6 +770,7 @@ int Serve(const Config& config) {
   auditor.Stop();
   ticking.store(false);
   ticker.join();
+  escalation_ticker.join();
   notify_ticker.join();
   // Attempts cut short here stay pending in the store and are resumed at the next start.
   notifier.Stop();
