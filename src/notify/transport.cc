@@ -1,22 +1,42 @@
-// Design note. One thread (the loop) owns everything in progress: a libcurl multi handle with
-// one easy handle per HTTP or SMTP attempt, and one child process per command attempt. Each
+// Design note. One thread (the loop) owns everything in progress: a libcurl multi handle driven
+// by its socket interface (curl_multi_socket_action) over an epoll set, a pool of easy handles
+// (one per HTTP or SMTP attempt in flight), and one child process per command attempt. Each
 // turn of the loop it
 //   1. moves queued attempts into flight while fewer than max_parallel are running,
-//   2. lets curl make progress (curl_multi_perform) and completes finished transfers,
+//   2. runs curl's due timers (a newly added transfer is due at once), completes finished
+//      transfers (every one curl reports, in one batch),
 //   3. supervises commands: writes stdin, reads output, reaps exited children, kills
 //      (SIGKILL, whole process group) those past their deadline,
-//   4. sleeps in curl_multi_poll on curl's sockets plus every command's stdin pipe, output
-//      pipe and pidfd, until one is ready, the nearest command deadline or curl's own timer.
+//   4. sleeps in epoll_wait on the sockets curl asked for, every command's stdin pipe, output
+//      pipe and pidfd, and an eventfd that Send and Stop write to, until one is ready, the
+//      nearest command deadline or curl's own timer; a ready curl socket is handed to
+//      curl_multi_socket_action, which runs only the transfer(s) on that socket.
 // Nothing else runs per attempt, except the short-lived thread libcurl's threaded resolver
-// starts for each name lookup. Send() only appends to a mutex-guarded queue and calls
-// curl_multi_wakeup, so callers never wait on the network. Stop() sets a flag and wakes the loop,
-// which abandons everything in flight and everything queued (each `done` once, with "transport
-// stopped"), then exits.
+// starts for each name lookup. Send() only appends to a mutex-guarded queue and writes to the
+// eventfd when the loop has not been woken already, so callers never wait on the network.
+// Stop() sets a flag and wakes the loop, which abandons everything in flight and everything
+// queued (each `done` once, with "transport stopped"), then exits.
 //
-// curl_multi_poll copies only POLLIN/POLLOUT into curl_waitfd::revents (a pipe's POLLHUP and
-// POLLERR are dropped), so after every wake-up every command's fds are tried non-blocking
-// rather than trusting revents; a pipe that reports EOF or an error is closed at once so that
-// it cannot keep waking the loop.
+// Why this shape: the cost of one attempt must not grow with the number in flight. With
+// curl_multi_perform and curl_multi_poll every turn visited every transfer (and curl polled each
+// one's socket once more on its own), so during a storm of 256 parallel webhooks each response
+// paid for 256 sockets. Now a ready socket costs its own transfer only; curl's sockets stay
+// registered while their connection idles in the cache (CurlSockets), so a request on a kept
+// connection costs no epoll_ctl; and Send writes the eventfd only when the loop is not already
+// due to look at the queue.
+//
+// Easy handles come from a pool (CurlSlot) rather than being created per attempt, and every
+// pointer curl holds (callback data, error buffer, header list) points into the slot. A handle
+// is reset to curl's defaults before each attempt, unless its previous attempt was a POST of
+// the same kind (with or without credentials), the common case in a storm: then only what
+// differs per delivery is set again (URL, headers, body, credentials), so nothing of another
+// kind of attempt (a method, credentials, SMTP settings) carries over. Connections stay in the
+// multi handle's cache (as many idle ones as max_parallel) for the next attempt to the same
+// receiver. A reused connection was checked against private addresses when it was opened.
+//
+// Command pipes and pidfds are level-triggered in the epoll set and, after every wake-up, every
+// command's fds are tried non-blocking; a pipe that reports EOF or an error is closed (and
+// removed from the set) at once so that it cannot keep waking the loop.
 #include "notify/transport.h"
 
 #include <fcntl.h>
@@ -25,17 +45,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <ctime>
 #include <deque>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -43,6 +64,8 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -58,8 +81,8 @@ namespace {
 using Done = std::function<void(Outcome)>;
 using SteadyClock = std::chrono::steady_clock;
 
-// Upper bound on one curl_multi_poll sleep. Every event that needs the loop wakes it anyway
-// (sockets, pipes, pidfds, curl_multi_wakeup, deadlines); this only bounds the damage of a
+// Upper bound on one epoll_wait sleep. Every event that needs the loop wakes it anyway
+// (sockets, pipes, pidfds, the wake-up eventfd, deadlines); this only bounds the damage of a
 // wake-up we did not foresee (e.g. a kernel without pidfd_open, where exits are polled).
 constexpr int kMaxPollMs = 1000;
 // Without pidfd_open (Linux < 5.3) an exited child wakes nothing: look this often.
@@ -68,6 +91,18 @@ constexpr int kNoPidfdPollMs = 20;
 // read and dropped so that a chatty command never blocks on a full pipe.
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr char kStoppedDetail[] = "transport stopped";
+// Ready fds taken from the kernel per epoll_wait; more simply wait for the next call.
+constexpr int kMaxEvents = 256;
+// Idle connections kept for reuse at least, when max_parallel is smaller: a few receivers
+// served in turn keep theirs.
+constexpr size_t kMinCachedConnections = 4;
+
+// What an epoll event is about: the upper 32 bits of its data, the fd in the lower 32.
+enum EventTag : uint32_t { kWakeTag = 1, kCommandTag = 2, kCurlTag = 3 };
+
+uint64_t EventData(uint32_t tag, int fd) {
+  return (uint64_t{tag} << 32) | static_cast<uint32_t>(fd);
+}
 
 Outcome StoppedOutcome(base::Duration elapsed = base::Duration{0}) {
   Outcome o;
@@ -238,13 +273,106 @@ std::optional<base::Duration> ParseRetryAfter(std::string_view v) {
   return std::chrono::seconds(std::max<int64_t>(0, at - std::time(nullptr)));
 }
 
-bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+bool HasLineBreak(std::string_view s) {
+  return s.find('\n') != std::string_view::npos || s.find('\r') != std::string_view::npos;
+}
 
-// An HTTP or SMTP attempt: the easy handle and everything its callbacks point into.
-struct CurlAttempt {
+// The epoll registrations of curl's sockets (loop thread only). Curl says what it waits for
+// through the socket callback (Want). A connection's socket then waits idle in the multi's
+// cache, and the next attempt on it almost always waits for the same thing again (the
+// response), so the sockets opened through OnOpenSocket stay registered while idle: no
+// epoll_ctl per attempt. One that becomes ready while idle (the receiver closed it) is taken
+// out of the set then (Ready), and every one is taken out when curl closes it (OnCloseSocket),
+// so no registration outlives its socket. Other sockets (the threaded resolver's) are added
+// and removed exactly as curl asks.
+class CurlSockets {
+ public:
+  explicit CurlSockets(int epoll_fd) : epoll_fd_(epoll_fd) {}
+
+  void Opened(int fd) { At(fd) = Entry{true, 0, 0}; }
+  void Closed(int fd) {
+    Entry& e = At(fd);
+    Register(fd, e, 0);
+    e = Entry{};
+  }
+  // `what`: CURL_POLL_IN, _OUT, _INOUT or _REMOVE.
+  void Want(int fd, int what) {
+    Entry& e = At(fd);
+    e.wanted = what == CURL_POLL_REMOVE ? 0 : what & CURL_POLL_INOUT;
+    uint32_t events = 0;
+    if (e.wanted & CURL_POLL_IN) events |= EPOLLIN;
+    if (e.wanted & CURL_POLL_OUT) events |= EPOLLOUT;
+    if (events == 0 && e.ours) return;  // idle in curl's cache: stays registered
+    Register(fd, e, events);
+  }
+  // The CURL_CSELECT_* bits to hand curl for `ready` (epoll events) on `fd`, or -1 when curl
+  // waits for nothing there (the socket is idle; it is now out of the set).
+  int Ready(int fd, uint32_t ready) {
+    Entry& e = At(fd);
+    if (e.wanted == 0) {
+      Register(fd, e, 0);
+      return -1;
+    }
+    // As curl's own poll would report it: an error or a hang-up makes the socket readable and
+    // writable, and curl finds out which by reading (or finishing the connect).
+    int action = 0;
+    if ((e.wanted & CURL_POLL_IN) && (ready & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+      action |= CURL_CSELECT_IN;
+    }
+    if ((e.wanted & CURL_POLL_OUT) && (ready & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
+      action |= CURL_CSELECT_OUT;
+    }
+    return action;
+  }
+
+ private:
+  struct Entry {
+    bool ours;        // opened by OnOpenSocket; OnCloseSocket sees it closed
+    uint32_t events;  // registered in the set for these; 0: not in the set
+    int wanted;       // what curl waits for (CURL_POLL_IN/OUT bits); 0: nothing
+  };
+
+  Entry& At(int fd) {
+    const auto i = static_cast<size_t>(fd);
+    if (i >= table_.size()) table_.resize(i + 1, Entry{false, 0, 0});
+    return table_[i];
+  }
+  void Register(int fd, Entry& e, uint32_t events) {
+    if (events == e.events) return;
+    if (events == 0) {
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    } else {
+      epoll_event ev{};
+      ev.events = events;
+      ev.data.u64 = EventData(kCurlTag, fd);
+      // The table cannot be wrong about a socket it saw opened and closed; for any other the
+      // second form covers it.
+      const int op = e.events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+      if (epoll_ctl(epoll_fd_, op, fd, &ev) != 0) {
+        epoll_ctl(epoll_fd_, op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+      }
+    }
+    e.events = events;
+  }
+
+  int epoll_fd_;
+  std::vector<Entry> table_;  // by fd
+};
+
+// What an easy handle's options are set up for. An attempt of shape kPost or kPostWithAuth on a
+// handle of the same shape keeps its options and sets only what differs per delivery; any
+// other attempt (or a handle of another shape) resets the handle and sets every option.
+enum class Shape { kOther, kPost, kPostWithAuth };
+
+// An easy handle and everything its callbacks and options point into, reused attempt after
+// attempt (only by the loop thread). Between attempts it is idle in the pool, holding no
+// Delivery data and no `done`.
+struct CurlSlot {
   CURL* easy = nullptr;
-  curl_slist* headers = nullptr;
-  curl_slist* recipients = nullptr;
+  CurlSockets* sockets = nullptr;  // the loop's, told of every socket opened
+  bool busy = false;               // an attempt is in flight on it
+  bool fresh = true;               // never used: no reset needed
+  Shape shape = Shape::kOther;     // what the handle's options are set up for
   bool is_mail = false;
   bool allow_private = false;
   size_t max_response = 0;
@@ -255,19 +383,46 @@ struct CurlAttempt {
   char error[CURL_ERROR_SIZE] = {};
   SteadyClock::time_point start;
   Done done;
+  // The header lines (HTTP) or recipients (SMTP) as a curl_slist whose nodes and strings live
+  // here, kept from one attempt to the next: building it allocates nothing once warm.
+  std::string list_text;  // NUL-terminated entries, one after the other
+  std::vector<size_t> list_offsets;
+  std::vector<curl_slist> list_nodes;
 
-  CurlAttempt() = default;
-  CurlAttempt(const CurlAttempt&) = delete;
-  CurlAttempt& operator=(const CurlAttempt&) = delete;
-  ~CurlAttempt() {
+  CurlSlot() = default;
+  CurlSlot(const CurlSlot&) = delete;
+  CurlSlot& operator=(const CurlSlot&) = delete;
+  ~CurlSlot() {
     if (easy) curl_easy_cleanup(easy);
-    curl_slist_free_all(headers);
-    curl_slist_free_all(recipients);
+  }
+
+  void ListClear() {
+    list_text.clear();
+    list_offsets.clear();
+  }
+  // Appends the entry a + b + c. Curl reads each entry up to its first NUL.
+  void ListAdd(std::string_view a, std::string_view b = {}, std::string_view c = {}) {
+    list_offsets.push_back(list_text.size());
+    list_text += a;
+    list_text += b;
+    list_text += c;
+    list_text += '\0';
+  }
+  // The list for CURLOPT_HTTPHEADER or CURLOPT_MAIL_RCPT, nullptr when empty. Valid until the
+  // next ListClear.
+  curl_slist* ListFinish() {
+    const size_t n = list_offsets.size();
+    list_nodes.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      list_nodes[i].data = list_text.data() + list_offsets[i];
+      list_nodes[i].next = i + 1 < n ? &list_nodes[i + 1] : nullptr;
+    }
+    return n ? list_nodes.data() : nullptr;
   }
 };
 
 size_t OnWrite(char* data, size_t size, size_t count, void* user) {
-  auto* a = static_cast<CurlAttempt*>(user);
+  auto* a = static_cast<CurlSlot*>(user);
   const size_t len = size * count;
   const size_t room = a->max_response - std::min(a->max_response, a->response.size());
   a->response.append(data, std::min(len, room));
@@ -275,7 +430,7 @@ size_t OnWrite(char* data, size_t size, size_t count, void* user) {
 }
 
 size_t OnRead(char* buffer, size_t size, size_t count, void* user) {
-  auto* a = static_cast<CurlAttempt*>(user);
+  auto* a = static_cast<CurlSlot*>(user);
   const size_t n = std::min(size * count, a->body.size() - a->read_offset);
   std::memcpy(buffer, a->body.data() + a->read_offset, n);
   a->read_offset += n;
@@ -283,7 +438,7 @@ size_t OnRead(char* buffer, size_t size, size_t count, void* user) {
 }
 
 curl_socket_t OnOpenSocket(void* user, curlsocktype /*purpose*/, curl_sockaddr* address) {
-  auto* a = static_cast<CurlAttempt*>(user);
+  auto* a = static_cast<CurlSlot*>(user);
   if (!a->allow_private) {
     std::string blocked = BlockedAddress(&address->addr);
     if (!blocked.empty()) {
@@ -291,11 +446,19 @@ curl_socket_t OnOpenSocket(void* user, curlsocktype /*purpose*/, curl_sockaddr* 
       return CURL_SOCKET_BAD;  // curl reports CURLE_COULDNT_CONNECT; `blocked` says why
     }
   }
-  return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd >= 0) a->sockets->Opened(fd);
+  return fd;
+}
+
+int OnCloseSocket(void* user, curl_socket_t fd) {
+  static_cast<CurlSockets*>(user)->Closed(fd);
+  return close(fd);
 }
 
 // A command attempt: the child (its own process group) and our ends of its pipes.
 struct CommandAttempt {
+  int epoll_fd = -1;  // the loop's set, which holds every fd below that is open
   pid_t pid = -1;
   int pidfd = -1;      // readable once the child exited; -1 without pidfd_open
   int stdin_fd = -1;   // write end, non-blocking; closed when written or refused (EPIPE)
@@ -315,18 +478,18 @@ struct CommandAttempt {
   CommandAttempt& operator=(const CommandAttempt&) = delete;
   ~CommandAttempt() { CloseAll(); }
 
+  // Out of the epoll set first: a child forked elsewhere in the process may still hold a copy
+  // of the pipe, which would keep a closed number in the set.
+  void Close(int& fd) {
+    if (fd < 0) return;
+    epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);
+    fd = -1;
+  }
   void CloseAll() {
-    for (int* fd : {&pidfd, &stdin_fd, &output_fd}) {
-      if (*fd >= 0) close(*fd);
-      *fd = -1;
-    }
+    for (int* fd : {&pidfd, &stdin_fd, &output_fd}) Close(*fd);
   }
 };
-
-void CloseFd(int& fd) {
-  if (fd >= 0) close(fd);
-  fd = -1;
-}
 
 // Writes what the pipe takes now. A command that does not read stdin closes the pipe: the
 // EPIPE is expected and the rest of the input dropped. SIGPIPE is blocked on the loop thread,
@@ -349,10 +512,10 @@ void WriteInput(CommandAttempt& c) {
         const timespec zero{};
         sigtimedwait(&pipe_set, nullptr, &zero);
       }
-      CloseFd(c.stdin_fd);
+      c.Close(c.stdin_fd);
     }
   }
-  if (c.input_offset >= c.input.size()) CloseFd(c.stdin_fd);  // EOF for the command
+  if (c.input_offset >= c.input.size()) c.Close(c.stdin_fd);  // EOF for the command
 }
 
 void ReadOutput(CommandAttempt& c) {
@@ -367,7 +530,7 @@ void ReadOutput(CommandAttempt& c) {
     } else if (n < 0 && errno == EAGAIN) {
       return;
     } else {
-      CloseFd(c.output_fd);  // EOF, or an error that leaves nothing more to read
+      c.Close(c.output_fd);  // EOF, or an error that leaves nothing more to read
     }
   }
 }
@@ -402,11 +565,33 @@ struct Transport::Impl {
   explicit Impl(TransportOptions o) : options(o) {
     static std::once_flag curl_init;
     std::call_once(curl_init, [] { OVERDUE_CHECK(curl_global_init(CURL_GLOBAL_DEFAULT) == 0); });
+    if (options.max_parallel == 0) options.max_parallel = 1;
+    epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    OVERDUE_CHECK(epoll_fd >= 0);
+    wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    OVERDUE_CHECK(wake_fd >= 0);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.u64 = EventData(kWakeTag, wake_fd);
+    OVERDUE_CHECK(epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &ev) == 0);
+    sockets = std::make_unique<CurlSockets>(epoll_fd);
     multi = curl_multi_init();
     OVERDUE_CHECK(multi != nullptr);
-    if (options.max_parallel == 0) options.max_parallel = 1;
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, OnCurlSocket);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    // By default curl's cache holds four connections per easy handle in the multi at the time,
+    // so a lull with few attempts in flight closes most connections and the next burst opens
+    // them again: keep as many as may be in flight, so a storm to one receiver opens its
+    // connections once.
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+                      static_cast<long>(std::max(options.max_parallel, kMinCachedConnections)));
   }
-  ~Impl() { curl_multi_cleanup(multi); }
+  ~Impl() {
+    slots.clear();              // none is in the multi any more: the loop removed them all
+    curl_multi_cleanup(multi);  // closes the cached connections (through OnCloseSocket)
+    close(wake_fd);
+    close(epoll_fd);
+  }
 
   struct Queued {
     Delivery delivery;
@@ -414,9 +599,15 @@ struct Transport::Impl {
   };
 
   TransportOptions options;
-  // Created once and used by Send (curl_multi_wakeup, documented thread-safe) and the loop.
+  int epoll_fd = -1;  // the loop's sleep: curl's sockets, command fds, wake_fd
+  int wake_fd = -1;   // eventfd: Send and Stop write to it to wake the loop
+  // Set by whoever writes wake_fd, cleared by the loop when it sees the write: while set, the
+  // loop is bound to look at the queue again, so Send need not write.
+  std::atomic<bool> wake_pending{false};
+  // Created once and used by the loop only (Send and Stop use wake_fd).
   CURLM* multi = nullptr;
-  base::Mutex thread_mu;  // Start's creation vs Stop's join, and concurrent Stops
+  std::unique_ptr<CurlSockets> sockets;  // what of epoll_fd is curl's; loop only
+  base::Mutex thread_mu;                 // Start's creation vs Stop's join, and concurrent Stops
   std::thread thread GUARDED_BY(thread_mu);
 
   mutable base::Mutex mu;
@@ -426,25 +617,50 @@ struct Transport::Impl {
   bool stopping GUARDED_BY(mu) = false;
 
   // Loop thread only.
-  std::unordered_map<CURL*, std::unique_ptr<CurlAttempt>> transfers;
+  std::vector<std::unique_ptr<CurlSlot>> slots;  // every easy handle; at most max_parallel
+  std::vector<CurlSlot*> idle;                   // the slots not in flight, last used last
   std::list<std::unique_ptr<CommandAttempt>> commands;
+  std::vector<Queued> starting;      // the attempts one turn moves into flight
   bool completed_this_turn = false;  // a slot was freed: look at the queue before sleeping
 
   static thread_local const Impl* current_loop;  // the Impl whose loop runs on this thread
 
+  void Wake();
   void Loop();
   void Begin(Queued q);
   void BeginCurl(Delivery& delivery, Done done, SteadyClock::time_point start);
   void BeginCommand(CommandDelivery& d, Done done, SteadyClock::time_point start);
+  CurlSlot* Acquire();
+  void Release(CurlSlot* slot);
   void FinishTransfers();
   void SuperviseCommands();
   int PollTimeoutMs() const;
   void AbandonAll();
   void Complete(Done& done, Outcome outcome);
-  Outcome CurlOutcome(CurlAttempt& a, CURLcode result);
+  Outcome CurlOutcome(CurlSlot& a, CURLcode result);
+  static int OnCurlSocket(CURL* easy, curl_socket_t s, int what, void* user, void* socketp);
 };
 
 thread_local const Transport::Impl* Transport::Impl::current_loop = nullptr;
+
+void Transport::Impl::Wake() {
+  if (wake_pending.exchange(true)) return;  // the loop has yet to see an earlier write
+  const uint64_t one = 1;
+  while (write(wake_fd, &one, sizeof one) < 0) {
+    if (errno == EAGAIN) {  // the counter is full (after 2^64 - 2 writes): empty it
+      uint64_t count = 0;
+      (void)!read(wake_fd, &count, sizeof count);
+    } else if (errno != EINTR) {
+      break;
+    }
+  }
+}
+
+int Transport::Impl::OnCurlSocket(CURL* /*easy*/, curl_socket_t s, int what, void* user,
+                                  void* /*socketp*/) {
+  static_cast<Impl*>(user)->sockets->Want(s, what);
+  return 0;
+}
 
 void Transport::Impl::Complete(Done& done, Outcome outcome) {
   {
@@ -466,8 +682,9 @@ void Transport::Impl::Loop() {
   sigaddset(&pipe_set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
 
+  epoll_event events[kMaxEvents];
+  int still_running = 0;
   while (true) {
-    std::vector<Queued> starting;
     {
       base::MutexLock lock(&mu);
       if (stopping) break;
@@ -479,19 +696,40 @@ void Transport::Impl::Loop() {
     }
     completed_this_turn = false;
     for (Queued& q : starting) Begin(std::move(q));
-    int still_running = 0;
-    curl_multi_perform(multi, &still_running);
+    starting.clear();
+    // Curl's timers: transfers just added are due at once, timeouts when they expire.
+    long curl_ms = -1;
+    curl_multi_timeout(multi, &curl_ms);
+    if (curl_ms == 0) {
+      curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &still_running);
+      curl_multi_timeout(multi, &curl_ms);
+    }
     FinishTransfers();
-    SuperviseCommands();
+    if (!commands.empty()) SuperviseCommands();
     if (completed_this_turn) continue;  // freed slots may let queued attempts start now
 
-    std::vector<curl_waitfd> fds;
-    for (const auto& c : commands) {
-      if (c->stdin_fd >= 0) fds.push_back({c->stdin_fd, CURL_WAIT_POLLOUT, 0});
-      if (c->output_fd >= 0) fds.push_back({c->output_fd, CURL_WAIT_POLLIN, 0});
-      if (c->pidfd >= 0) fds.push_back({c->pidfd, CURL_WAIT_POLLIN, 0});
+    int timeout = PollTimeoutMs();
+    if (curl_ms >= 0) timeout = static_cast<int>(std::min<long>(timeout, curl_ms));
+    const int n = epoll_wait(epoll_fd, events, kMaxEvents, timeout);
+    for (int i = 0; i < n; ++i) {
+      const uint32_t tag = static_cast<uint32_t>(events[i].data.u64 >> 32);
+      const int fd = static_cast<int>(static_cast<uint32_t>(events[i].data.u64));
+      const uint32_t ready = events[i].events;
+      switch (tag) {
+        case kWakeTag:
+          // Edge-triggered: every write is one event, so the counter is never read. A Send
+          // after this writes again; one before it finds its delivery taken next turn.
+          wake_pending.store(false);
+          break;
+        case kCurlTag: {
+          const int action = sockets->Ready(fd, ready);
+          if (action >= 0) curl_multi_socket_action(multi, fd, action, &still_running);
+          break;
+        }
+        default:  // a command's fd: every command is supervised next turn
+          break;
+      }
     }
-    curl_multi_poll(multi, fds.data(), static_cast<unsigned>(fds.size()), PollTimeoutMs(), nullptr);
   }
   AbandonAll();
 }
@@ -517,57 +755,111 @@ void Transport::Impl::Begin(Queued q) {
   }
 }
 
+// An idle slot, its last attempt's results cleared (its options are BeginCurl's business), or
+// nullptr if curl cannot make another handle.
+CurlSlot* Transport::Impl::Acquire() {
+  if (idle.empty()) {
+    auto slot = std::make_unique<CurlSlot>();
+    slot->sockets = sockets.get();
+    slot->easy = curl_easy_init();
+    if (!slot->easy) return nullptr;
+    idle.push_back(slot.get());
+    slots.push_back(std::move(slot));
+  }
+  CurlSlot* a = idle.back();
+  idle.pop_back();
+  a->busy = true;
+  a->is_mail = false;
+  a->read_offset = 0;
+  a->response.clear();
+  a->blocked.clear();
+  a->error[0] = '\0';
+  a->ListClear();
+  return a;
+}
+
+// REQUIRES: the slot's handle is not in the multi.
+void Transport::Impl::Release(CurlSlot* a) {
+  a->busy = false;
+  a->done = nullptr;
+  a->body = std::string();  // a large mail is not kept alive by an idle slot
+  idle.push_back(a);
+}
+
 void Transport::Impl::BeginCurl(Delivery& delivery, Done done, SteadyClock::time_point start) {
-  auto a = std::make_unique<CurlAttempt>();
-  a->allow_private = options.allow_private;
-  a->max_response = options.max_response_bytes;
-  a->start = start;
-  a->done = std::move(done);
+  CurlSlot* a = Acquire();
   const auto fail = [&](FailureReason reason, std::string detail) {
+    if (a) Release(a);
     Outcome o;
     o.reason = reason;
     o.detail = std::move(detail);
     o.duration = Since(start);
-    Complete(a->done, std::move(o));
+    Complete(done, std::move(o));
   };
-
-  a->easy = curl_easy_init();
-  if (!a->easy) return fail(FailureReason::kProtocol, "curl_easy_init failed");
+  if (!a) return fail(FailureReason::kProtocol, "curl_easy_init failed");
+  a->allow_private = options.allow_private;
+  a->max_response = options.max_response_bytes;
+  a->start = start;
   CURL* e = a->easy;
-  curl_easy_setopt(e, CURLOPT_PRIVATE, a.get());
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->error);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  // Ending a transfer still resolving its name (timeout, Stop) would otherwise join curl's
-  // resolver thread, i.e. block this loop until getaddrinfo returns; the thread is left to
-  // finish on its own instead.
-  curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, Millis(options.timeout));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, Millis(options.connect_timeout));
-  // Proxies from the environment (http_proxy, ...) are ignored: through a proxy the private
-  // address check would judge the proxy instead of the receiver.
-  curl_easy_setopt(e, CURLOPT_PROXY, "");
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a.get());
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnWrite);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, a.get());
 
-  if (auto* http = std::get_if<HttpDelivery>(&delivery)) {
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  auto* http = std::get_if<HttpDelivery>(&delivery);
+  Shape shape = Shape::kOther;
+  if (http && http->method == "POST") {
+    shape = http->username.empty() ? Shape::kPost : Shape::kPostWithAuth;
+  }
+  // The options every attempt of this shape sets alike are still in place from the last
+  // attempt on this handle when it had the same shape; anything else starts from curl's
+  // defaults, so that nothing of an earlier attempt (a method, credentials, SMTP settings)
+  // carries over.
+  const bool configured = shape != Shape::kOther && a->shape == shape;
+  a->shape = Shape::kOther;  // until this attempt's options are all in place
+  if (!configured) {
+    if (!a->fresh) curl_easy_reset(e);
+    a->fresh = false;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->error);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    // Ending a transfer still resolving its name (timeout, Stop) would otherwise join curl's
+    // resolver thread, i.e. block this loop until getaddrinfo returns; the thread is left to
+    // finish on its own instead.
+    curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, Millis(options.timeout));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, Millis(options.connect_timeout));
+    // Proxies from the environment (http_proxy, ...) are ignored: through a proxy the private
+    // address check would judge the proxy instead of the receiver.
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, OnCloseSocket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, sockets.get());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnWrite);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
+    if (http) {
+      curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+      curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+      curl_easy_setopt(e, CURLOPT_USERAGENT, "overdue");
+    }
+  }
+
+  if (http) {
     curl_easy_setopt(e, CURLOPT_URL, http->url.c_str());
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "overdue");
     // No "Expect: 100-continue" round trip (up to a second of waiting) for larger bodies.
-    a->headers = curl_slist_append(a->headers, "Expect:");
+    a->ListAdd("Expect:");
     for (const auto& [name, value] : http->headers) {
-      if (name.empty() || HasLineBreak(name) || HasLineBreak(value) ||
-          name.find_first_of(": ") != std::string::npos) {
+      const bool bad_name = name.empty() || std::any_of(name.begin(), name.end(), [](char c) {
+                              return c == ':' || c == ' ' || c == '\r' || c == '\n';
+                            });
+      if (bad_name || HasLineBreak(value)) {
         return fail(FailureReason::kClientError, fmt::format("invalid header name \"{}\"", name));
       }
       // "Name;" is curl's spelling of a header with an empty value ("Name:" deletes it).
-      const std::string line = value.empty() ? name + ";" : name + ": " + value;
-      a->headers = curl_slist_append(a->headers, line.c_str());
+      if (value.empty()) {
+        a->ListAdd(name, ";");
+      } else {
+        a->ListAdd(name, ": ", value);
+      }
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->ListFinish());
     if (!http->username.empty()) {
       curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
       curl_easy_setopt(e, CURLOPT_USERNAME, http->username.c_str());
@@ -586,7 +878,7 @@ void Transport::Impl::BeginCurl(Delivery& delivery, Done done, SteadyClock::time
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(a->body.size()));
       if (http->method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, http->method.c_str());
     }
-    // The URL, username and password strings are copied by curl; `http` may go.
+    // The URL, username, password and method strings are copied by curl; `http` may go.
   } else {
     auto& mail = std::get<MailDelivery>(delivery);
     a->is_mail = true;
@@ -601,22 +893,23 @@ void Transport::Impl::BeginCurl(Delivery& delivery, Done done, SteadyClock::time
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, mail.from.c_str());
     for (const std::string& to : mail.to) {
       if (HasLineBreak(to)) return fail(FailureReason::kClientError, "invalid recipient");
-      a->recipients = curl_slist_append(a->recipients, to.c_str());
+      a->ListAdd(to);
     }
-    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, a->recipients);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, a->ListFinish());
     a->body = std::move(mail.message);
     curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, OnRead);
-    curl_easy_setopt(e, CURLOPT_READDATA, a.get());
+    curl_easy_setopt(e, CURLOPT_READDATA, a);
   }
 
   if (curl_multi_add_handle(multi, e) != CURLM_OK) {
     return fail(FailureReason::kProtocol, "curl_multi_add_handle failed");
   }
-  transfers.emplace(e, std::move(a));
+  a->shape = shape;
+  a->done = std::move(done);
 }
 
-Outcome Transport::Impl::CurlOutcome(CurlAttempt& a, CURLcode result) {
+Outcome Transport::Impl::CurlOutcome(CurlSlot& a, CURLcode result) {
   Outcome o;
   o.duration = Since(a.start);
   long code = 0;
@@ -683,19 +976,23 @@ void Transport::Impl::FinishTransfers() {
   int left = 0;
   while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
     if (msg->msg != CURLMSG_DONE) continue;
-    auto it = transfers.find(msg->easy_handle);
-    OVERDUE_CHECK(it != transfers.end());  // every handle in the multi is in `transfers`
-    std::unique_ptr<CurlAttempt> a = std::move(it->second);
-    transfers.erase(it);
+    CURL* easy = msg->easy_handle;
     const CURLcode result = msg->data.result;  // `msg` dies with the removal below
-    curl_multi_remove_handle(multi, a->easy);
+    char* slot = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &slot);
+    auto* a = reinterpret_cast<CurlSlot*>(slot);
+    OVERDUE_CHECK(a != nullptr && a->busy);  // every handle in the multi is a busy slot
+    curl_multi_remove_handle(multi, easy);
     Outcome o = CurlOutcome(*a, result);
-    Complete(a->done, std::move(o));
+    Done done = std::move(a->done);
+    Release(a);
+    Complete(done, std::move(o));
   }
 }
 
 void Transport::Impl::BeginCommand(CommandDelivery& d, Done done, SteadyClock::time_point start) {
   auto c = std::make_unique<CommandAttempt>();
+  c->epoll_fd = epoll_fd;
   c->done = std::move(done);
   c->start = start;
   c->timeout =
@@ -770,6 +1067,16 @@ void Transport::Impl::BeginCommand(CommandDelivery& d, Done done, SteadyClock::t
   fcntl(c->output_fd, F_SETFL, O_NONBLOCK);
   c->pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));  // -1: exits are polled
   WriteInput(*c);
+  const auto watch = [&](int fd, uint32_t events) {
+    if (fd < 0) return;
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = EventData(kCommandTag, fd);
+    epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+  };
+  watch(c->stdin_fd, EPOLLOUT);  // closed already when the input fitted into the pipe
+  watch(c->output_fd, EPOLLIN);
+  watch(c->pidfd, EPOLLIN);
   commands.push_back(std::move(c));
 }
 
@@ -830,11 +1137,14 @@ void Transport::Impl::SuperviseCommands() {
 }
 
 void Transport::Impl::AbandonAll() {
-  for (auto& [easy, a] : transfers) {
-    curl_multi_remove_handle(multi, easy);
-    Complete(a->done, StoppedOutcome(Since(a->start)));
+  for (const auto& a : slots) {
+    if (!a->busy) continue;
+    curl_multi_remove_handle(multi, a->easy);
+    Done done = std::move(a->done);
+    const base::Duration elapsed = Since(a->start);
+    Release(a.get());
+    Complete(done, StoppedOutcome(elapsed));
   }
-  transfers.clear();
   for (auto& c : commands) {
     kill(-c->pid, SIGKILL);
     kill(c->pid, SIGKILL);
@@ -889,7 +1199,7 @@ void Transport::Stop() {
     }
     return;
   }
-  curl_multi_wakeup(impl_->multi);
+  impl_->Wake();
   // From a `done` callback (the loop thread) the loop exits once the callback returns; the
   // join is left to a later Stop or the destructor.
   if (Impl::current_loop == impl_.get()) return;
@@ -909,7 +1219,7 @@ void Transport::Send(Delivery delivery, std::function<void(Outcome)> done) {
     done(StoppedOutcome());  // stopped: at once, on the caller's thread
     return;
   }
-  curl_multi_wakeup(impl_->multi);
+  impl_->Wake();
 }
 
 size_t Transport::in_flight() const {

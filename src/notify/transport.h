@@ -21,8 +21,10 @@ namespace overdue::notify {
 struct TransportOptions {
   base::Duration timeout = std::chrono::seconds(10);  // whole attempt, HTTP/SMTP/command
   base::Duration connect_timeout = std::chrono::seconds(5);
-  bool allow_private = false;        // allow private/loopback targets (tests, internal webhooks)
-  size_t max_parallel = 256;         // attempts in flight at once; more wait in a queue
+  bool allow_private = false;  // allow private/loopback targets (tests, internal webhooks)
+  // Attempts in flight at once (more wait in a queue); as many idle keep-alive connections are
+  // kept for later attempts to the same receivers.
+  size_t max_parallel = 256;
   size_t max_response_bytes = 4096;  // kept of a response body, for Outcome::detail
 };
 

@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -181,6 +182,27 @@ struct HttpScript {
   milliseconds delay{0};                   // before answering
 };
 
+// The next request on a connection; false at EOF or when it is cut short.
+bool ReadRequest(LineReader& reader, HttpRequest* request) {
+  std::string line;
+  if (!reader.Next(&line)) return false;
+  std::istringstream first(line);
+  first >> request->method >> request->target;
+  while (reader.Next(&line) && !line.empty()) {
+    const size_t colon = line.find(':');
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(' '));
+    request->headers[name] = value;
+  }
+  if (auto it = request->headers.find("content-length"); it != request->headers.end()) {
+    if (!reader.Bytes(std::stoul(it->second), &request->body)) return false;
+  }
+  return true;
+}
+
 HttpScript Answer(int status, std::string body = "", std::vector<std::string> headers = {}) {
   HttpScript s;
   s.status = status;
@@ -224,22 +246,7 @@ class HttpResponder : public LoopbackServer {
   void Serve(int fd) {
     LineReader reader(fd);
     HttpRequest request;
-    std::string line;
-    if (!reader.Next(&line)) return;
-    std::istringstream first(line);
-    first >> request.method >> request.target;
-    while (reader.Next(&line) && !line.empty()) {
-      const size_t colon = line.find(':');
-      std::string name = line.substr(0, colon);
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return std::tolower(c); });
-      std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      request.headers[name] = value;
-    }
-    if (auto it = request.headers.find("content-length"); it != request.headers.end()) {
-      if (!reader.Bytes(std::stoul(it->second), &request.body)) return;
-    }
+    if (!ReadRequest(reader, &request)) return;
     {
       std::lock_guard lock(mu_);
       requests_.push_back(request);
@@ -266,6 +273,68 @@ class HttpResponder : public LoopbackServer {
   std::vector<HttpRequest> requests_;
   int unanswered_ = 0;
   int max_concurrent_ = 0;
+};
+
+// Answers every request on a connection and keeps it open (HTTP/1.1 keep-alive): the n-th
+// request overall gets scripts[n], later ones the last script, after the script's `delay`.
+// The body goes out in `pieces` parts `piece_gap` apart, so that the client reads it in parts.
+// With `close_after_answer` it closes each connection after its first answer, without saying
+// so in the response, as a receiver dropping idle connections does.
+class KeepAliveResponder : public LoopbackServer {
+ public:
+  explicit KeepAliveResponder(std::vector<HttpScript> scripts, int pieces = 1,
+                              milliseconds piece_gap = milliseconds(0),
+                              bool close_after_answer = false)
+      : LoopbackServer([this](int fd) { Serve(fd); }),
+        scripts_(std::move(scripts)),
+        pieces_(pieces),
+        piece_gap_(piece_gap),
+        close_after_answer_(close_after_answer) {
+    Start();
+  }
+  ~KeepAliveResponder() override { Stop(); }
+
+  std::string url(std::string_view path = "/hook") const {
+    return "http://127.0.0.1:" + std::to_string(port()) + std::string(path);
+  }
+  std::vector<HttpRequest> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  void Serve(int fd) {
+    LineReader reader(fd);
+    while (true) {
+      HttpRequest request;
+      if (!ReadRequest(reader, &request)) return;
+      HttpScript script;
+      {
+        std::lock_guard lock(mu_);
+        script = scripts_[std::min(requests_.size(), scripts_.size() - 1)];
+        requests_.push_back(request);
+      }
+      if (script.delay.count() > 0 && !Delay(script.delay)) return;
+      std::string head = "HTTP/1.1 " + std::to_string(script.status) + " Scripted\r\n";
+      for (const std::string& h : script.extra_headers) head += h + "\r\n";
+      head += "Content-Length: " + std::to_string(script.body.size()) + "\r\n\r\n";
+      if (!SendAll(fd, head)) return;
+      const size_t piece = script.body.size() / static_cast<size_t>(pieces_) + 1;
+      const size_t body_size = request.method == "HEAD" ? 0 : script.body.size();
+      for (size_t at = 0; at < body_size; at += piece) {
+        if (at > 0 && piece_gap_.count() > 0 && !Delay(piece_gap_)) return;
+        if (!SendAll(fd, std::string_view(script.body).substr(at, piece))) return;
+      }
+      if (close_after_answer_) return;
+    }
+  }
+
+  std::vector<HttpScript> scripts_;
+  int pieces_;
+  milliseconds piece_gap_;
+  bool close_after_answer_;
+  std::mutex mu_;
+  std::vector<HttpRequest> requests_;
 };
 
 struct Mail {
@@ -913,6 +982,309 @@ TEST(TransportTest, DoneMaySendAgain) {
   ASSERT_EQ(future.wait_for(kWait), std::future_status::ready);
   EXPECT_TRUE(future.get().ok);
   EXPECT_EQ(server.requests().size(), 2u);
+}
+
+// Attempts take easy handles from a pool and connections from curl's cache: each one must see
+// only its own delivery's options and report only its own response.
+
+MailDelivery SimpleMail(const std::string& url) {
+  MailDelivery d;
+  d.smtp_url = url;
+  d.from = "overdue@example.com";
+  d.to = {"ops@example.com"};
+  d.message = "Subject: x\r\n\r\nbody\r\n";
+  return d;
+}
+
+// CPU time (user + system) this process has used so far.
+std::chrono::microseconds ProcessCpu() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return std::chrono::seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         std::chrono::microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+TEST(TransportTest, ReusedHandleKeepsNoOptionOfAnEarlierAttempt) {
+  KeepAliveResponder server({Answer(200, "ok")});
+  SmtpResponder mail_server(SmtpMode::kAccept);
+  TransportOptions options = LocalOptions();
+  options.max_parallel = 1;  // one easy handle, reused by every attempt below
+  Transport transport(options);
+  transport.Start();
+
+  HttpDelivery with_auth = Post(server.url("/1"), "first");
+  with_auth.username = "alice";
+  with_auth.password = "s3cret";
+  with_auth.headers.emplace_back("X-Only-First", "1");
+  EXPECT_TRUE(SendAndWait(transport, with_auth).ok);
+  HttpDelivery put = Post(server.url("/2"), "second");
+  put.method = "PUT";
+  EXPECT_TRUE(SendAndWait(transport, put).ok);
+  EXPECT_TRUE(SendAndWait(transport, Post(server.url("/3"), "third")).ok);
+  const Outcome mail = SendAndWait(transport, SimpleMail(mail_server.url()));
+  EXPECT_TRUE(mail.ok) << mail.detail;
+  EXPECT_EQ(mail.code, 250);
+  HttpDelivery get = Post(server.url("/4"), "");
+  get.method = "GET";
+  EXPECT_TRUE(SendAndWait(transport, get).ok);
+  EXPECT_TRUE(SendAndWait(transport, Post(server.url("/5"), "fifth")).ok);
+  HttpDelivery head = Post(server.url("/6"), "");
+  head.method = "HEAD";
+  EXPECT_TRUE(SendAndWait(transport, head).ok);
+  const Outcome last = SendAndWait(transport, Post(server.url("/7"), "seventh"));
+  EXPECT_TRUE(last.ok) << last.detail;
+
+  const std::vector<HttpRequest> r = server.requests();
+  ASSERT_EQ(r.size(), 7u);
+  EXPECT_EQ(r[0].method, "POST");
+  EXPECT_EQ(r[0].body, "first");
+  EXPECT_EQ(r[0].headers.count("authorization"), 1u);
+  EXPECT_EQ(r[0].headers.count("x-only-first"), 1u);
+  EXPECT_EQ(r[1].method, "PUT");
+  EXPECT_EQ(r[1].body, "second");
+  EXPECT_EQ(r[1].headers.count("authorization"), 0u);
+  EXPECT_EQ(r[1].headers.count("x-only-first"), 0u);
+  EXPECT_EQ(r[2].method, "POST");  // not PUT again
+  EXPECT_EQ(r[2].target, "/3");
+  EXPECT_EQ(r[2].body, "third");
+  EXPECT_EQ(r[3].method, "GET");
+  EXPECT_EQ(r[3].body, "");
+  EXPECT_EQ(r[3].headers.count("content-length"), 0u);
+  EXPECT_EQ(r[4].method, "POST");
+  EXPECT_EQ(r[4].body, "fifth");
+  EXPECT_EQ(r[5].method, "HEAD");
+  EXPECT_EQ(r[6].method, "POST");
+  EXPECT_EQ(r[6].body, "seventh");
+  for (const HttpRequest& each : r) {
+    EXPECT_EQ(each.headers.at("user-agent"), "overdue");
+    EXPECT_EQ(each.headers.count("expect"), 0u);
+  }
+  ASSERT_EQ(mail_server.mails().size(), 1u);
+  EXPECT_EQ(mail_server.mails()[0].from, "<overdue@example.com>");
+}
+
+TEST(TransportTest, PostsWithAndWithoutCredentialsDoNotShareThem) {
+  KeepAliveResponder server({Answer(204)});
+  TransportOptions options = LocalOptions();
+  options.max_parallel = 1;
+  Transport transport(options);
+  transport.Start();
+  HttpDelivery alice = Post(server.url());
+  alice.username = "alice";
+  alice.password = "a";
+  HttpDelivery bob = Post(server.url());
+  bob.username = "bob";
+  bob.password = "b";
+  EXPECT_TRUE(SendAndWait(transport, alice).ok);
+  EXPECT_TRUE(SendAndWait(transport, bob).ok);
+  EXPECT_TRUE(SendAndWait(transport, Post(server.url())).ok);
+  EXPECT_TRUE(SendAndWait(transport, alice).ok);
+  const std::vector<HttpRequest> r = server.requests();
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[0].headers.at("authorization"), "Basic YWxpY2U6YQ==");  // alice:a
+  EXPECT_EQ(r[1].headers.at("authorization"), "Basic Ym9iOmI=");      // bob:b
+  EXPECT_EQ(r[2].headers.count("authorization"), 0u);
+  EXPECT_EQ(r[3].headers.at("authorization"), "Basic YWxpY2U6YQ==");
+}
+
+TEST(TransportTest, EachAttemptOnAKeptConnectionReportsItsOwnResponse) {
+  KeepAliveResponder server({Answer(200, "first"), Answer(500, "second"),
+                             Answer(429, "third", {"Retry-After: 3"}), Answer(404, "fourth"),
+                             Answer(204)});
+  Transport transport(LocalOptions());
+  transport.Start();
+  const Outcome first = SendAndWait(transport, Post(server.url()));
+  const Outcome second = SendAndWait(transport, Post(server.url()));
+  const Outcome third = SendAndWait(transport, Post(server.url()));
+  const Outcome fourth = SendAndWait(transport, Post(server.url()));
+  const Outcome fifth = SendAndWait(transport, Post(server.url()));
+  EXPECT_TRUE(first.ok);
+  EXPECT_EQ(first.code, 200);
+  EXPECT_EQ(first.detail, "first");
+  EXPECT_EQ(second.reason, FailureReason::kServerError);
+  EXPECT_EQ(second.code, 500);
+  EXPECT_EQ(second.detail, "second");
+  EXPECT_EQ(third.reason, FailureReason::kRateLimited);
+  EXPECT_EQ(third.code, 429);
+  EXPECT_EQ(third.detail, "third");
+  ASSERT_TRUE(third.retry_after.has_value());
+  EXPECT_EQ(*third.retry_after, seconds(3));
+  EXPECT_EQ(fourth.reason, FailureReason::kClientError);
+  EXPECT_EQ(fourth.code, 404);
+  EXPECT_EQ(fourth.detail, "fourth");
+  EXPECT_FALSE(fourth.retry_after.has_value());
+  EXPECT_TRUE(fifth.ok);
+  EXPECT_EQ(fifth.code, 204);
+  EXPECT_EQ(fifth.detail, "");
+  EXPECT_EQ(server.connections(), 1);  // all five over one kept-alive connection
+}
+
+TEST(TransportTest, ManySequentialAttemptsShareOneConnection) {
+  KeepAliveResponder server({Answer(204)});
+  Transport transport(LocalOptions());
+  transport.Start();
+  for (int i = 0; i < 300; ++i) {
+    std::string path = "/";
+    path += std::to_string(i);
+    const Outcome o = SendAndWait(transport, Post(server.url(path)));
+    ASSERT_TRUE(o.ok) << i << ": " << o.detail;
+  }
+  const std::vector<HttpRequest> r = server.requests();
+  ASSERT_EQ(r.size(), 300u);
+  for (int i = 0; i < 300; ++i) {
+    std::string path = "/";
+    path += std::to_string(i);
+    EXPECT_EQ(r[i].target, path);
+  }
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(TransportTest, ParallelAttemptsReuseTheirConnectionsNextTime) {
+  KeepAliveResponder server({Delayed(milliseconds(50))});
+  TransportOptions options = LocalOptions();
+  options.max_parallel = 16;
+  Transport transport(options);
+  transport.Start();
+  for (int round = 0; round < 3; ++round) {
+    Outcomes outcomes;
+    for (int i = 0; i < 16; ++i) {
+      transport.Send(Post(server.url()), outcomes.Callback(std::to_string(i)));
+    }
+    ASSERT_TRUE(outcomes.WaitFor(16));
+    for (int i = 0; i < 16; ++i) EXPECT_TRUE(outcomes.Get(std::to_string(i)).ok);
+  }
+  EXPECT_EQ(server.requests().size(), 48u);
+  EXPECT_LE(server.connections(), 16);
+}
+
+TEST(TransportTest, ResponseReadInPiecesIsComplete) {
+  KeepAliveResponder server({Answer(200, std::string(3000, 'x') + "end")}, /*pieces=*/5,
+                            /*piece_gap=*/milliseconds(20));
+  TransportOptions options = LocalOptions();
+  options.max_response_bytes = 8192;
+  Transport transport(options);
+  transport.Start();
+  for (int i = 0; i < 3; ++i) {
+    const Outcome o = SendAndWait(transport, Post(server.url()));
+    EXPECT_TRUE(o.ok) << o.detail;
+    EXPECT_EQ(o.detail, std::string(3000, 'x') + "end");
+  }
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(TransportTest, ConnectionClosedByTheReceiverWhileIdleIsReplaced) {
+  KeepAliveResponder server({Answer(200, "ok")}, 1, milliseconds(0), /*close_after_answer=*/true);
+  Transport transport(LocalOptions());
+  transport.Start();
+  EXPECT_TRUE(SendAndWait(transport, Post(server.url())).ok);
+  // The receiver has closed the idle connection: the loop must neither spin on it nor send
+  // the next request into it.
+  const auto cpu_before = ProcessCpu();
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_LT(ProcessCpu() - cpu_before, milliseconds(150));
+  const Outcome o = SendAndWait(transport, Post(server.url()));
+  EXPECT_TRUE(o.ok) << o.detail;
+  EXPECT_EQ(server.requests().size(), 2u);
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(TransportTest, NameWithSeveralAddressesConnectsToTheOneListening) {
+  // The name goes through curl's threaded resolver (whose socket joins the epoll set for a
+  // while) and, where it resolves to ::1 as well, through a refused socket to ::1; the
+  // connection to 127.0.0.1 then serves every attempt.
+  KeepAliveResponder server({Answer(204)});
+  Transport transport(LocalOptions());
+  transport.Start();
+  std::string url = "http://localhost:";
+  url += std::to_string(server.port());
+  url += "/hook";
+  for (int i = 0; i < 3; ++i) {
+    const Outcome o = SendAndWait(transport, Post(url));
+    EXPECT_TRUE(o.ok) << o.detail;
+  }
+  EXPECT_EQ(server.requests().size(), 3u);
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(TransportTest, BlockedAddressStaysBlockedAttemptAfterAttempt) {
+  KeepAliveResponder server({Answer(204)});
+  TransportOptions options = LocalOptions();
+  options.allow_private = false;
+  options.max_parallel = 1;
+  Transport transport(options);
+  transport.Start();
+  for (int i = 0; i < 3; ++i) {
+    const Outcome o = SendAndWait(transport, Post(server.url()));
+    EXPECT_EQ(o.reason, FailureReason::kBlocked) << o.detail;
+    EXPECT_NE(o.detail.find("127.0.0.1"), std::string::npos) << o.detail;
+  }
+  EXPECT_EQ(server.connections(), 0);
+}
+
+TEST(TransportTest, InvalidDeliveryLeavesTheHandleUsable) {
+  KeepAliveResponder server({Answer(204)});
+  TransportOptions options = LocalOptions();
+  options.max_parallel = 1;
+  Transport transport(options);
+  transport.Start();
+  EXPECT_TRUE(SendAndWait(transport, Post(server.url())).ok);
+  HttpDelivery bad = Post(server.url(), "bad");
+  bad.headers.emplace_back("X-Bad", "line\r\nbreak");
+  EXPECT_EQ(SendAndWait(transport, bad).reason, FailureReason::kClientError);
+  HttpDelivery bad_method = Post(server.url(), "bad");
+  bad_method.method = "PO ST";
+  EXPECT_EQ(SendAndWait(transport, bad_method).reason, FailureReason::kClientError);
+  const Outcome o = SendAndWait(transport, Post(server.url(), "good"));
+  EXPECT_TRUE(o.ok) << o.detail;
+  const std::vector<HttpRequest> r = server.requests();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[1].body, "good");
+  EXPECT_EQ(r[1].headers.count("x-bad"), 0u);
+}
+
+TEST(TransportTest, SendsFromManyThreadsAreAllDelivered) {
+  KeepAliveResponder server({Answer(204)});
+  TransportOptions options = LocalOptions();
+  options.max_parallel = 8;
+  Transport transport(options);
+  transport.Start();
+  constexpr int kThreads = 4;
+  constexpr int kEach = 250;
+  std::atomic<int> ok{0};
+  std::atomic<int> done{0};
+  std::promise<void> all;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        transport.Send(Post(server.url()), [&](Outcome o) {
+          if (o.ok) ++ok;
+          if (++done == kThreads * kEach) all.set_value();
+        });
+        if (i % 50 == 0) std::this_thread::sleep_for(milliseconds(1));
+      }
+    });
+  }
+  for (std::thread& t : senders) t.join();
+  ASSERT_EQ(all.get_future().wait_for(kWait), std::future_status::ready);
+  EXPECT_EQ(ok.load(), kThreads * kEach);
+  EXPECT_EQ(transport.in_flight(), 0u);
+  EXPECT_LE(server.connections(), 8);
+}
+
+TEST(TransportTest, StopAbandonsAttemptsOnKeptConnections) {
+  KeepAliveResponder server({Answer(204), Delayed(seconds(60))});
+  TransportOptions options = LocalOptions();
+  options.timeout = seconds(60);
+  Transport transport(options);
+  transport.Start();
+  EXPECT_TRUE(SendAndWait(transport, Post(server.url())).ok);
+  Outcomes outcomes;
+  transport.Send(Post(server.url()), outcomes.Callback("waiting"));
+  while (server.requests().size() < 2) std::this_thread::sleep_for(milliseconds(5));
+  transport.Stop();
+  EXPECT_EQ(outcomes.Calls("waiting"), 1);
+  EXPECT_EQ(outcomes.Get("waiting").detail, "transport stopped");
 }
 
 }  // namespace
