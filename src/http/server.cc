@@ -50,6 +50,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/mutex.h"
+#include "base/thread_name.h"
 
 namespace overdue::http {
 
@@ -804,7 +805,10 @@ void Server::Start() {
   }
   net::co_spawn(core_->workers[0]->ioc, AcceptLoop(*core_), net::detached);
   for (const auto& worker : core_->workers) {
-    worker->thread = std::thread([w = worker.get()] { w->ioc.run(); });
+    worker->thread = std::thread([w = worker.get()] {
+      base::NameThisThread("od-http");
+      w->ioc.run();
+    });
   }
 }
 

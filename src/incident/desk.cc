@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/duration.h"
+#include "base/thread_name.h"
 #include "base/time.h"
 
 namespace overdue::incident {
@@ -90,7 +91,10 @@ struct Desk::Impl {
   Impl(const base::Clock& c, store::Store& s, DeskOptions o, std::function<void()> w,
        std::function<void(std::vector<Notification>)> d)
       : clock(c), store(s), options(std::move(o)), wake(std::move(w)), deliver(std::move(d)) {
-    fetcher = std::thread([this] { FetchLoop(); });
+    fetcher = std::thread([this] {
+      base::NameThisThread("od-prefetch");
+      FetchLoop();
+    });
   }
   ~Impl() {
     {

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/thread_name.h"
+
 namespace overdue::journal {
 
 Journal::Journal(store::Store& store, JournalOptions options) : store_(store), options_(options) {}
@@ -15,7 +17,10 @@ void Journal::Start() {
   base::MutexLock lock(&mu_);
   if (started_) return;
   started_ = true;
-  writer_ = std::thread([this] { Run(); });
+  writer_ = std::thread([this] {
+    base::NameThisThread("od-journal");
+    Run();
+  });
 }
 
 void Journal::Stop() {

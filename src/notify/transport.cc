@@ -72,6 +72,7 @@
 
 #include "base/check.h"
 #include "base/mutex.h"
+#include "base/thread_name.h"
 
 extern char** environ;
 
@@ -1177,7 +1178,10 @@ void Transport::Start() {
     if (impl_->started || impl_->stopping) return;
     impl_->started = true;
   }
-  impl_->thread = std::thread([impl = impl_.get()] { impl->Loop(); });
+  impl_->thread = std::thread([impl = impl_.get()] {
+    base::NameThisThread("od-transport");
+    impl->Loop();
+  });
 }
 
 void Transport::Stop() {

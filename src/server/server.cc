@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "base/metrics.h"
 #include "base/mutex.h"
+#include "base/thread_name.h"
 #include "engine/engine.h"
 #include "http/server.h"
 #include "incident/desk.h"
@@ -360,7 +361,10 @@ class Auditor {
 
   void Start() {
     heartbeat_transport_.Start();
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this] {
+      base::NameThisThread("od-auditor");
+      Loop();
+    });
   }
   void Stop() {
     {
@@ -668,6 +672,7 @@ int Serve(const Config& config) {
   std::atomic<bool> ticking{true};
   std::atomic<int64_t> last_tick_us{base::ToMicros(clock.Now())};
   std::thread ticker([&] {
+    base::NameThisThread("od-deadlines");
     while (ticking.load()) {
       engine.Tick();
       last_tick_us.store(base::ToMicros(clock.Now()));
@@ -678,12 +683,14 @@ int Serve(const Config& config) {
   // while a commit opens a storm of incidents, and neither deadline detection nor the
   // deliveries of incidents already committed may wait for that.
   std::thread escalation_ticker([&] {
+    base::NameThisThread("od-escalation");
     while (ticking.load()) {
       desk->Tick();
       std::this_thread::sleep_for(eo.tick);
     }
   });
   std::thread notify_ticker([&] {
+    base::NameThisThread("od-notifier");
     while (ticking.load()) {
       notifier.Tick();
       base::MutexLock lock(&notify_wake_mu);
