@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Incident storm (BENCHMARKS.md, "Incident storm"): $STORM_WATCHES watches miss their deadline
 # at the same instant T; each opens an incident whose one notification goes to a webhook
-# channel on a local receiver (bench/storm_receiver.py). Measures deliveries per second, the
+# channel on a local receiver (bench/storm_receiver.cc). Measures deliveries per second, the
 # time from the deadline to each incident's first delivery (p50/p99/max), and check-in latency
 # (wrk, GET /ping/<uuid> of $HEALTHY_WATCHES other, healthy watches) before and during the storm.
 #
@@ -16,7 +16,8 @@
 # $STORM_WATCHES deliveries. /metrics is polled every 100 ms meanwhile (outbox, journal queue,
 # notification counters) and scraped whole before T and after the outbox drained.
 #
-# The receiver answers 204 and keeps (receive time, body); latency per delivery is receive time
+# The receiver (overdue-storm-receiver, bench/storm_receiver.cc: one epoll loop in C++) answers
+# 204 and keeps (receive time, body); latency per delivery is receive time
 # minus the incident's opened_at from the body (= the deadline), so it does not depend on when
 # the script thinks T is. Its capacity (POSTs/s from wrk, same body size) is measured first
 # and printed, to show it is not the limit.
@@ -26,6 +27,9 @@
 # before T vs after the storm) shows whether the engine still sees deadlines on time during
 # the storm: the script reports how many of those observations took over 100 ms and over 1 s.
 # The poller also times each /metrics and /readyz request: the longest of each is reported.
+# Each run also prints the CPU time of every server thread (and the receiver) from T - 0.1 s to
+# the last delivery, with the time each spent runnable but waiting for a core
+# (/proc/<pid>/task/*/schedstat).
 #
 # Environment: STORM_WATCHES (10000), HEALTHY_WATCHES (10000), BYSTANDERS (1000), RUNS (3),
 # STORM_WINDOW (0s), LEAD_S (20), BASELINE_S (8), CHECKIN_LOAD (full: wrk -t2 -c64 at full
@@ -48,6 +52,7 @@ DELIVERY_TIMEOUT_S="${DELIVERY_TIMEOUT_S:-120}"
 DURABILITY="${DURABILITY:-commit}"
 BYSTANDERS="${BYSTANDERS:-1000}"
 RECEIVER="$BENCH_DIR/storm_receiver.py"
+RECEIVER_BIN="${RECEIVER_BIN:-$OVERDUE_BUILD_DIR/bench/overdue-storm-receiver}"
 
 case "$CHECKIN_LOAD" in
   full) WRK_ARGS=(-t2 -c64) PACE_ARG=() ;;
@@ -59,6 +64,7 @@ esac
 
 bench_init
 need wrk
+[ -x "$RECEIVER_BIN" ] || die "$RECEIVER_BIN not found: build the release preset with bench/ added"
 PROFILE="${PROFILE:-0}"
 [ "$PROFILE" = 0 ] || need perf
 
@@ -77,6 +83,24 @@ wait_for_file() {
     sleep 0.02
   done
 }
+# thread_times PID...: one line per thread of each PID, "name cpu_ns runqueue_ns" from
+# /proc/<pid>/task/*/{comm,schedstat} (time on a core, time runnable but waiting for one).
+thread_times() {
+  local pid t
+  for pid in "$@"; do
+    for t in /proc/"$pid"/task/*; do
+      [ -r "$t/schedstat" ] || continue
+      printf '%s %s\n' "$(tr ' ' _ <"$t/comm" 2>/dev/null)" "$(cut -d' ' -f1,2 "$t/schedstat" 2>/dev/null)"
+    done
+  done
+}
+# thread_cpu BEFORE AFTER: per thread name (od-http summed over its threads; names of the
+# receiver and wrk as they are), CPU ms and runqueue-wait ms between the two snapshots.
+thread_cpu() {
+  awk 'FNR == NR {bc[$1] += $2; bw[$1] += $3; next} {ac[$1] += $2; aw[$1] += $3}
+    END {for (k in ac) {c = (ac[k] - bc[k]) / 1e6; w = (aw[k] - bw[k]) / 1e6
+           if (c >= 5) printf "%s %.0f %.0f\n", k, c, w}}' "$1" "$2" | sort -k2,2nr
+}
 # metric FILE NAME: the value of one sample line ("NAME value"), 0 if absent.
 metric() { awk -v n="$2" '$1 == n {v = $2} END {print v == "" ? 0 : v}' "$1"; }
 
@@ -85,7 +109,7 @@ metric() { awk -v n="$2" '$1 == n {v = $2} END {print v == "" ? 0 : v}' "$1"; }
 start_receiver() {
   local name="$1" expect="${2:-0}"
   rm -f "$WORK/$name.port" "$WORK/$name.done"
-  python3 "$RECEIVER" serve --port-file "$WORK/$name.port" --out "$WORK/$name.jsonl" \
+  "$RECEIVER_BIN" --port-file "$WORK/$name.port" --out "$WORK/$name.jsonl" \
     --expect "$expect" --done-file "$WORK/$name.done" 2>"$WORK/$name.err" &
   RECEIVER_PID=$!
   track_pid "$RECEIVER_PID"
@@ -157,6 +181,7 @@ run_storm() {
   sleep_until_ms $((t_ms - 100))
   local storm_start_ms
   storm_start_ms=$(ms_now)
+  thread_times "$SERVER_PID" "$RECEIVER_PID" >"$WORK/threads$i.before"
   if [ "$CHECKIN_LOAD" != none ]; then
     wrk "${WRK_ARGS[@]}" -d"$((DELIVERY_TIMEOUT_S + 10))s" --timeout 10s --latency \
       -s "$BENCH_DIR/storm_checkin.lua" "$SERVER_URL" -- "$dir.healthy" "$WORK/storm$i.hist" \
@@ -181,6 +206,7 @@ run_storm() {
   done
   local storm_end_ms
   storm_end_ms=$(ms_now)
+  thread_times "$SERVER_PID" "$RECEIVER_PID" >"$WORK/threads$i.after"
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
     wait "$perf_pid" || true
@@ -251,10 +277,11 @@ run_storm() {
     "check-in p99 baseline $(cut -d' ' -f3 <<<"$base") ms, storm $(cut -d' ' -f3 <<<"$storm") ms;" \
     "detection lag observations total/>100 ms/>1 s $lag; commits/mean batch $batch; max outbox $max_outbox, max journal queue $max_journal;" \
     "longest /metrics, /readyz request (ms), /readyz not 200: $stalls"
+  echo "--- run $i: CPU by thread from T - 0.1 s to the last delivery (name, ms on a core, ms waiting for one)"
+  thread_cpu "$WORK/threads$i.before" "$WORK/threads$i.after" | sed 's/^/  /' | tee "$WORK/cpu$i.txt"
   if [ -n "$perf_pid" ]; then
-    # Threads are unnamed: one line per thread with its share of the samples, then each busy
-    # thread's top symbols (the journal writer shows sqlite3*, the transport curl_*/poll, the
-    # ticker Notifier::Tick and json parsing).
+    # One line per thread (tid:name, e.g. od-journal, od-transport, od-notifier) with its share
+    # of the samples, then each busy thread's top symbols.
     echo "--- run $i: perf, server threads from T to the last delivery (share of samples)"
     perf report -i "$WORK/perf$i.data" --no-children --stdio -g none --sort pid 2>/dev/null |
       awk '/^ +[0-9.]+%/ && $1 + 0 >= 1 {print "  " $1, $2}' | tee "$WORK/perf$i.threads" || true
