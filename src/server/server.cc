@@ -257,7 +257,10 @@ constexpr base::Duration kKeyRefreshInterval = std::chrono::seconds(1);
 class KeyRefresher {
  public:
   KeyRefresher(store::Store& store, api::KeyRing& keys, engine::Engine& engine)
-      : store_(store), keys_(keys), engine_(engine), thread_([this] { Loop(); }) {}
+      : store_(store), keys_(keys), engine_(engine), thread_([this] {
+          base::NameThisThread("od-keys");
+          Loop();
+        }) {}
   ~KeyRefresher() {
     {
       base::MutexLock lock(&mu_);
