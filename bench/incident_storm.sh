@@ -51,7 +51,7 @@ PACE_MS="${PACE_MS:-16}"
 DELIVERY_TIMEOUT_S="${DELIVERY_TIMEOUT_S:-120}"
 DURABILITY="${DURABILITY:-commit}"
 BYSTANDERS="${BYSTANDERS:-1000}"
-RECEIVER="$BENCH_DIR/storm_receiver.py"
+REPORT="$BENCH_DIR/storm_report.py"
 RECEIVER_BIN="${RECEIVER_BIN:-$OVERDUE_BUILD_DIR/bench/overdue-storm-receiver}"
 
 case "$CHECKIN_LOAD" in
@@ -174,7 +174,7 @@ run_storm() {
       die "baseline wrk failed: $(tail -3 "$WORK/base$i.wrk")"
   fi
   curl -sf "$SERVER_URL/metrics" >"$WORK/metrics$i.before" || die "GET /metrics failed"
-  python3 "$RECEIVER" metrics "$SERVER_URL" "$WORK/poll$i.txt" &
+  python3 "$REPORT" metrics "$SERVER_URL" "$WORK/poll$i.txt" &
   local poll_pid=$!
   track_pid "$poll_pid"
 
@@ -232,12 +232,12 @@ run_storm() {
   stop_server "$RECEIVER_PID" # SIGTERM: writes the records
 
   # --- one result line ---------------------------------------------------------------------
-  python3 "$RECEIVER" report "$WORK/deliveries$i.jsonl" "$STORM_WATCHES" >"$WORK/report$i.txt"
+  python3 "$REPORT" report "$WORK/deliveries$i.jsonl" "$STORM_WATCHES" >"$WORK/report$i.txt"
   r() { awk -v k="$1" '$1 == k {print $2}' "$WORK/report$i.txt"; }
   local base="- - - -" storm="- - - -"
   if [ "$CHECKIN_LOAD" != none ]; then
-    base=$(python3 "$RECEIVER" latency "$WORK/base$i.hist" | awk '{print $2, $4, $6, $8}')
-    storm=$(python3 "$RECEIVER" latency "$WORK/storm$i.hist" | awk '{print $2, $4, $6, $8}')
+    base=$(python3 "$REPORT" latency "$WORK/base$i.hist" | awk '{print $2, $4, $6, $8}')
+    storm=$(python3 "$REPORT" latency "$WORK/storm$i.hist" | awk '{print $2, $4, $6, $8}')
   fi
   local lag batch delivered retry failed max_outbox max_journal
   # Detection lag observations during the storm (storm flips + bystanders): total/over 100 ms/

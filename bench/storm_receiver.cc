@@ -1,7 +1,7 @@
 // overdue-storm-receiver: the webhook receiver of bench/incident_storm.sh (BENCHMARKS.md,
-// "Incident storm"). Same protocol as `storm_receiver.py serve`, but one epoll loop in C++:
-// the Python receiver spent ~170 us of CPU per delivery during a storm, a third of this
-// 2-core machine, taken from the server being measured.
+// "Incident storm"). One epoll loop in C++: the asyncio receiver it replaces spent ~180 us of
+// CPU per delivery during a storm, a third of this 2-core machine, taken from the server
+// being measured.
 //
 //   overdue-storm-receiver --port-file F --out RECORDS [--expect N --done-file D]
 //
@@ -11,7 +11,7 @@
 // GET /count answers how many /hook requests arrived; GET /reset forgets them. When the Nth
 // /hook request arrives its receive time is written to D. On SIGTERM or SIGINT it writes one
 // JSON line per delivery to RECORDS: {"t": epoch s, "key": ..., "event": ..., "body": "..."}
-// (`storm_receiver.py report` reads the incident's opened_at from the body) and exits.
+// (`storm_report.py report` reads the incident's opened_at from the body) and exits.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>

@@ -1,99 +1,30 @@
 #!/usr/bin/env python3
-"""Webhook receiver and report tools for bench/incident_storm.sh (BENCHMARKS.md, "Incident storm").
+"""Report tools for bench/incident_storm.sh (BENCHMARKS.md, "Incident storm").
 
-  storm_receiver.py serve --port-file F --out RECORDS [--expect N --done-file D]
-      An HTTP/1.1 receiver on 127.0.0.1 (a free port, written to F once listening). Every
-      request to /hook is answered 204 at once and kept in memory as (receive time, headers,
-      body); nothing is parsed until exit, so the receiver's cost per delivery is reading the
-      request and writing one fixed reply. GET /count answers how many /hook requests arrived;
-      GET /reset forgets them (after the capacity check). When the Nth /hook request arrives
-      it writes its receive time to D (the script polls for that file). On SIGTERM or SIGINT it writes one
-      JSON line per delivery to RECORDS: {"t": receive epoch s, "key": Idempotency-Key,
-      "event": X-Overdue-Event, "opened_at": incident.opened_at epoch s, "incident": id,
-      "watch": watch id}, then exits.
-  storm_receiver.py report RECORDS EXPECTED
-      Summarises one run's deliveries: prints `key value` lines (see summarise()).
-  storm_receiver.py latency HIST [HIST ...]
+  storm_report.py report RECORDS EXPECTED
+      Summarises one run's deliveries, the records overdue-storm-receiver
+      (bench/storm_receiver.cc) wrote: prints `key value` lines (see summarise()).
+  storm_report.py latency HIST [HIST ...]
       Merges wrk latency histograms written by bench/storm_checkin.lua ("<us> <count>" lines)
       and prints `count N p50_ms X p99_ms Y max_ms Z`.
-  storm_receiver.py metrics URL OUT
+  storm_report.py metrics URL OUT
       Polls URL/metrics, then URL/readyz, every 100 ms over one keep-alive connection until
       SIGTERM and appends `epoch outbox_pending journal_queue delivered retry failed
       incidents_open metrics_ms readyz_ms readyz_status` lines to OUT (the two request times
       show whether either endpoint stalls during the storm).
 
-`serve` is one asyncio event loop with bare Protocols. It takes ~40k POSTs/s from wrk, but
-during a storm it spent ~170 us of CPU per delivery (many connections, few requests per
-wakeup): a third of the 2-core machine, taken from the server measured. incident_storm.sh
-therefore uses overdue-storm-receiver (bench/storm_receiver.cc, same protocol, ~25 us per
-delivery); `report` reads the records of either (that one keeps the raw body).
+The receiver itself was an asyncio loop in this file (then storm_receiver.py) until the third
+round: it took ~40k POSTs/s from wrk, but ~180 us of CPU per delivery during a storm, a third
+of the 2-core machine.
 """
-import asyncio
 import http.client
 import json
 import math
-import os
-import re
 import signal
 import sys
 import time
 import urllib.parse
 from datetime import datetime
-
-NO_CONTENT = b"HTTP/1.1 204 No Content\r\n\r\n"
-CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.I)
-
-
-def reply(status, text):
-    body = text.encode()
-    return b"HTTP/1.1 %d OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (
-        status, len(body), body)
-
-
-class Hooks(asyncio.Protocol):
-    records = []  # (time, head bytes, body bytes), shared by every connection
-    expect = 0
-    done_file = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.buf = bytearray()
-
-    def data_received(self, data):
-        self.buf += data
-        while True:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(self.buf[:end])
-            m = CONTENT_LENGTH.search(head)
-            length = int(m.group(1)) if m else 0
-            if len(self.buf) < end + 4 + length:
-                return
-            now = time.time()
-            body = bytes(self.buf[end + 4:end + 4 + length])
-            del self.buf[:end + 4 + length]
-            line = head.split(b"\r\n", 1)[0].split(b" ")
-            path = line[1] if len(line) > 1 else b""
-            if path.startswith(b"/hook"):
-                Hooks.records.append((now, head, body))
-                self.transport.write(NO_CONTENT)
-                if len(Hooks.records) == Hooks.expect and Hooks.done_file:
-                    with open(Hooks.done_file + ".tmp", "w") as f:
-                        f.write(f"{now:.6f}\n")
-                    os.rename(Hooks.done_file + ".tmp", Hooks.done_file)
-            elif path == b"/count":
-                self.transport.write(reply(200, str(len(Hooks.records))))
-            elif path == b"/reset":
-                Hooks.records.clear()
-                self.transport.write(reply(200, "0"))
-            else:
-                self.transport.write(reply(404, "not found"))
-
-
-def header(head, name):
-    m = re.search(rb"\r\n" + name + rb":[ \t]*([^\r\n]*)", head, re.I)
-    return m.group(1).decode() if m else ""
 
 
 def epoch(iso):
@@ -111,37 +42,8 @@ def with_body(rec, body):
         rec["incident"] = inc.get("id")
         rec["watch"] = (msg.get("watch") or {}).get("id")
     except (ValueError, AttributeError):
-        rec["bad_body"] = (body[:200].decode(errors="replace")
-                           if isinstance(body, bytes) else body[:200])
+        rec["bad_body"] = body[:200]
     return rec
-
-
-def write_records(path):
-    with open(path, "w", encoding="utf-8") as out:
-        for t, head, body in Hooks.records:
-            rec = {"t": t, "key": header(head, b"idempotency-key"),
-                   "event": header(head, b"x-overdue-event")}
-            out.write(json.dumps(with_body(rec, body)) + "\n")
-
-
-def serve(port_file, out):
-    loop = asyncio.new_event_loop()
-    stop = loop.create_future()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-
-    async def main():
-        server = await loop.create_server(Hooks, "127.0.0.1", 0, backlog=1024)
-        port = server.sockets[0].getsockname()[1]
-        tmp = port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{port}\n")
-        os.rename(tmp, port_file)
-        await stop
-        server.close()
-
-    loop.run_until_complete(main())
-    write_records(out)
 
 
 def quantile(sorted_values, q):
@@ -153,8 +55,7 @@ def quantile(sorted_values, q):
 
 def summarise(path, expected):
     recs = [json.loads(line) for line in open(path, encoding="utf-8")]
-    # Records of overdue-storm-receiver carry the raw body.
-    recs = [with_body(r, r.pop("body")) if "body" in r else r for r in recs]
+    recs = [with_body(r, r.pop("body", "")) for r in recs]
     bad = [r for r in recs if "bad_body" in r or r.get("opened_at") is None]
     recs = [r for r in recs if r not in bad]
     first = {}  # incident -> its first delivery
@@ -254,12 +155,7 @@ def metrics(url, out):
 
 
 def main(argv):
-    if len(argv) >= 2 and argv[1] == "serve":
-        args = dict(zip(argv[2::2], argv[3::2]))
-        Hooks.expect = int(args.get("--expect", "0"))
-        Hooks.done_file = args.get("--done-file")
-        serve(args["--port-file"], args["--out"])
-    elif len(argv) == 4 and argv[1] == "report":
+    if len(argv) == 4 and argv[1] == "report":
         summarise(argv[2], int(argv[3]))
     elif len(argv) >= 3 and argv[1] == "latency":
         latency(argv[2:])
