@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <random>
 
 #include <benchmark/benchmark.h>
 
@@ -75,6 +76,94 @@ void BM_ApplyBatch256(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 256);
 }
 BENCHMARK(BM_ApplyBatch256)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One slice of an incident storm as the journal commits it: per incident the watch's runtime,
+// the flip, the incident, its "opened" and "notification" timeline entries and the outbox row
+// with a ~900-byte message context; 1,024 incidents per transaction, among 20,000 watches
+// (durability=commit). Arg 1 leaves out the "notification" timeline entry, arg 2 both timeline
+// entries, arg 3 the message context, arg 4 the runtime update of the (wide) watch row: what
+// each costs the writer (BENCHMARKS.md, "Incident storm").
+void BM_IncidentSlice1024(benchmark::State& state) {
+  Db db(true);
+  std::vector<model::Watch> watches(20'000);
+  std::vector<Mutation> seed;
+  for (auto& w : watches) {
+    w.spec.id = base::Uuid::Random();
+    w.spec.project_id = 1;
+    w.spec.name = "backup of the database server";
+    seed.push_back(UpsertWatch{w});
+  }
+  (void)db.store->Apply(seed);
+  const std::string context(900, 'x');
+  std::mt19937_64 rng(42);
+  int64_t id = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<Mutation> batch;
+    for (int i = 0; i < 1024; ++i) {
+      const auto& w = watches[rng() % watches.size()];
+      ++id;
+      model::WatchRuntime rt;
+      rt.status = model::Status::kDown;
+      if (state.range(0) != 4) batch.push_back(UpdateRuntime{w.spec.id, rt});
+      model::Flip f;
+      f.watch_id = w.spec.id;
+      f.at = base::FromMicros(id);
+      f.old_status = model::Status::kGrace;
+      f.new_status = model::Status::kDown;
+      f.reason = "timeout";
+      batch.push_back(InsertFlip{f});
+      model::Incident inc;
+      inc.id = id;
+      inc.project_id = 1;
+      inc.watch_id = w.spec.id;
+      inc.watch_name = w.spec.name;
+      inc.cause = "timeout";
+      inc.cause_detail = "missed its deadline: no check-in since 2026-12-01T10:00:00Z";
+      inc.chain.steps.push_back(model::EscalationStep{{base::Uuid::Random()}, {}});
+      batch.push_back(UpsertIncident{inc});
+      if (state.range(0) != 2) {
+        batch.push_back(AppendTimeline{model::TimelineEntry{id,
+                                                            {},
+                                                            "opened",
+                                                            "system",
+                                                            "down: missed its deadline",
+                                                            R"({"cause":"timeout","policy":""})"}});
+      }
+      model::Notification n;
+      n.id = id;
+      n.incident_id = id;
+      n.project_id = 1;
+      n.watch_id = w.spec.id;
+      n.channel_id = inc.chain.steps[0].channels[0];
+      n.event = "down";
+      n.idempotency_key = "overdue-" + std::to_string(id);
+      n.context = state.range(0) == 3 ? std::string("{}") : context;
+      batch.push_back(UpsertNotification{n});
+      if (state.range(0) == 0 || state.range(0) == 3) {
+        batch.push_back(AppendTimeline{model::TimelineEntry{
+            id,
+            {},
+            "notification",
+            "system",
+            "down notification to bench (webhook)",
+            R"({"channel":"5f0c0b3e-0000-4000-8000-000000000000","channel_name":"bench","event":"down","kind":"webhook","notification":1})"}});
+      }
+    }
+    state.ResumeTiming();
+    if (!db.store->Apply(batch).ok()) state.SkipWithError("apply failed");
+  }
+  state.SetItemsProcessed(state.iterations() * 1024);
+}
+BENCHMARK(BM_IncidentSlice1024)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(3)
+    ->Arg(4)
+    ->Iterations(10)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_LoadWatches(benchmark::State& state) {
   Db db(false);
