@@ -1222,10 +1222,17 @@ struct Api::Impl {
     s.schedule.kind = text == "cron"   ? model::Schedule::Kind::kCron
                       : text == "once" ? model::Schedule::Kind::kOnce
                                        : model::Schedule::Kind::kPeriod;
-    if (auto st = num(*sched, "period_s", &v); !st.ok()) return st.error();
-    s.schedule.period = std::chrono::seconds(v);
-    if (auto st = num(*sched, "grace_s", &v); !st.ok()) return st.error();
-    s.schedule.grace = std::chrono::seconds(v);
+    // Seconds are range-checked before they become microseconds, which could overflow.
+    for (auto [k, out] :
+         {std::pair{"period_s", &s.schedule.period}, {"grace_s", &s.schedule.grace}}) {
+      if (auto st = num(*sched, k, &v); !st.ok()) return st.error();
+      const int64_t max_s =
+          std::chrono::duration_cast<std::chrono::seconds>(schedule::kMaxPeriod).count();
+      if (v < 0 || v > max_s) {
+        return bad(std::string("schedule.") + k, "must be between 0 and " + std::to_string(max_s));
+      }
+      *out = std::chrono::seconds(v);
+    }
     if (auto st = num(*sched, "once_at_us", &v); !st.ok()) return st.error();
     s.schedule.once_at = base::FromMicros(v);
     if (auto st = str(*sched, "cron", &s.schedule.cron); !st.ok()) return st.error();

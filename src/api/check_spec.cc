@@ -141,9 +141,11 @@ base::Result<CheckSpec> ParseCheckSpec(const json& body, const CheckSpecLimits& 
         } else {
           return Invalid(f.name, "is not a number");
         }
+        // Range-check in seconds first: converting a huge count to microseconds overflows.
+        if (seconds > kMaxSeconds) return Invalid(f.name, "is too large");
+        if (seconds < 0) return Invalid(f.name, "is too small");
         const base::Duration d = std::chrono::seconds(seconds);
         if (d < limits.min_period) return Invalid(f.name, "is too small");
-        if (seconds > kMaxSeconds) return Invalid(f.name, "is too large");
         (f.name == "grace" ? spec.grace : spec.timeout) = d;
         break;
       }

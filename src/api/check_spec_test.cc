@@ -56,6 +56,11 @@ TEST(CheckSpecTest, RangesLengthsAndPatterns) {
             "json validation error: timeout is too small");
   EXPECT_EQ(ErrorOf(json::parse(R"({"timeout": 31536001})")),
             "json validation error: timeout is too large");
+  // Found by check_spec_fuzz: counts too large for microseconds are refused, not overflowed.
+  EXPECT_EQ(ErrorOf(json::parse(R"({"timeout": 36555555555555555})")),
+            "json validation error: timeout is too large");
+  EXPECT_EQ(ErrorOf(json::parse(R"({"grace": -36555555555555555})")),
+            "json validation error: grace is too small");
   EXPECT_EQ(ErrorOf(json::parse(R"({"grace": 18446744073709551615})")),
             "json validation error: grace is too large");
   // true is 1 second in Python, so too small rather than the wrong type.

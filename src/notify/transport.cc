@@ -257,6 +257,8 @@ FailureReason ClassifyCurlError(CURLcode code) {
   }
 }
 
+constexpr int64_t kMaxRetryAfterSeconds = 86400;
+
 // Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
 std::optional<base::Duration> ParseRetryAfter(std::string_view v) {
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
@@ -266,12 +268,14 @@ std::optional<base::Duration> ParseRetryAfter(std::string_view v) {
   const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
   if (ec == std::errc() && end == v.data() + v.size()) {
     if (seconds < 0) return std::nullopt;
-    return std::chrono::seconds(seconds);
+    // A receiver may send any number; a day is already longer than any retry schedule.
+    return std::chrono::seconds(std::min<int64_t>(seconds, kMaxRetryAfterSeconds));
   }
   const std::string date(v);
   const time_t at = curl_getdate(date.c_str(), nullptr);
   if (at == -1) return std::nullopt;
-  return std::chrono::seconds(std::max<int64_t>(0, at - std::time(nullptr)));
+  return std::chrono::seconds(
+      std::clamp<int64_t>(at - std::time(nullptr), 0, kMaxRetryAfterSeconds));
 }
 
 bool HasLineBreak(std::string_view s) {

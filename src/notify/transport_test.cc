@@ -34,6 +34,7 @@
 namespace overdue::notify {
 namespace {
 
+using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -606,6 +607,18 @@ TEST(TransportTest, Http429IsRateLimitedWithRetryAfter) {
   EXPECT_EQ(o.code, 429);
   ASSERT_TRUE(o.retry_after.has_value());
   EXPECT_EQ(*o.retry_after, seconds(7));
+}
+
+// A receiver's Retry-After is untrusted: a number too large for microseconds is capped at a
+// day instead of overflowing.
+TEST(TransportTest, HugeRetryAfterIsCappedAtADay) {
+  HttpResponder server(Answer(429, "slow down", {"Retry-After: 36555555555555555"}));
+  Transport transport(LocalOptions());
+  transport.Start();
+  const Outcome o = SendAndWait(transport, Post(server.url()));
+  EXPECT_EQ(o.reason, FailureReason::kRateLimited);
+  ASSERT_TRUE(o.retry_after.has_value());
+  EXPECT_EQ(*o.retry_after, hours(24));
 }
 
 TEST(TransportTest, HttpRedirectIsNotFollowed) {

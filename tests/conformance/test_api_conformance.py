@@ -389,6 +389,15 @@ class ApiTest(unittest.TestCase):
         status, body, _ = self.call("POST", "/api/v1/import", broken)
         self.assertEqual(status, 400)
         self.assertIn("checks[0].schedule", body["error"])
+        # Seconds too large for microseconds are refused, not overflowed.
+        for field, value in (("period_s", 36555555555555555), ("grace_s", -36555555555555555)):
+            huge = json.loads(json.dumps(doc))
+            huge["checks"][0]["uuid"] = str(uuid.uuid4())
+            huge["checks"][0]["schedule"][field] = value
+            status, body, _ = self.call("POST", "/api/v1/import", huge)
+            self.assertEqual(status, 400, body)
+            self.assertIn(f"checks[0].schedule.{field}: must be between 0 and 31536000",
+                          body["error"])
         self.assertEqual(len(self.call("GET", "/api/v3/checks/")[1]["checks"]), 1)
 
 
