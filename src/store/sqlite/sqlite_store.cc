@@ -217,18 +217,80 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_by_notification ON attempts(notification_id, id);
 )sql",
+    // 4: a watch's runtime (status, last check-in, counters) moves to its own narrow table.
+    // Every check-in and every state change rewrites it, and rewriting the whole definition
+    // row each time was half the cost of opening an incident (BENCHMARKS.md, "Incident
+    // storm"). Both tables are keyed by id WITHOUT ROWID, so loading every watch walks the
+    // two in the same order instead of one random lookup per watch.
+    R"sql(
+CREATE TABLE watch_runtime (
+  id TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  last_ping INTEGER NOT NULL,
+  last_start INTEGER NOT NULL,
+  last_start_rid TEXT,
+  last_duration_us INTEGER,
+  n_pings INTEGER NOT NULL,
+  alert_after INTEGER NOT NULL,
+  failures INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO watch_runtime (id, status, last_ping, last_start, last_start_rid, last_duration_us,
+                           n_pings, alert_after, failures)
+  SELECT id, status, last_ping, last_start, last_start_rid, last_duration_us, n_pings,
+         alert_after, failures FROM watches;
+CREATE TABLE watch_definitions (
+  id TEXT PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id),
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  slug TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  desc TEXT NOT NULL,
+  schedule_kind TEXT NOT NULL,
+  period_us INTEGER NOT NULL,
+  cron TEXT NOT NULL,
+  tz TEXT NOT NULL,
+  once_at INTEGER NOT NULL,
+  grace_us INTEGER NOT NULL,
+  manual_resume INTEGER NOT NULL,
+  post_only INTEGER NOT NULL,
+  filter_http_body INTEGER NOT NULL,
+  filter_default_fail INTEGER NOT NULL,
+  start_kw TEXT NOT NULL,
+  success_kw TEXT NOT NULL,
+  failure_kw TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  filter_subject INTEGER NOT NULL,
+  filter_body INTEGER NOT NULL,
+  badge_key TEXT NOT NULL,
+  channels TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO watch_definitions
+  SELECT id, project_id, kind, name, slug, tags, desc, schedule_kind, period_us, cron, tz,
+         once_at, grace_us, manual_resume, post_only, filter_http_body, filter_default_fail,
+         start_kw, success_kw, failure_kw, created, filter_subject, filter_body, badge_key,
+         channels FROM watches;
+DROP TABLE watches;
+ALTER TABLE watch_definitions RENAME TO watches;
+CREATE INDEX watches_by_project ON watches(project_id, created, id);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 // Waiting for a lock held by another process (a backup, an operator's sqlite3 shell).
 constexpr int kBusyTimeoutMs = 5000;
 
-constexpr const char* kWatchColumns =
+// A watch's definition (table watches) and its runtime (table watch_runtime), in the column
+// order ReadWatch expects: the definition at 0-24, the runtime at kRuntimeFirst.
+constexpr const char* kWatchDefinitionColumns =
     "id, project_id, kind, name, slug, tags, desc, schedule_kind, period_us, cron, tz, "
     "once_at, grace_us, manual_resume, post_only, filter_http_body, filter_default_fail, "
-    "start_kw, success_kw, failure_kw, created, status, last_ping, last_start, "
-    "last_start_rid, last_duration_us, n_pings, alert_after, filter_subject, filter_body, "
-    "badge_key, channels, failures";
+    "start_kw, success_kw, failure_kw, created, filter_subject, filter_body, badge_key, "
+    "channels";
+constexpr const char* kRuntimeColumns =
+    "status, last_ping, last_start, last_start_rid, last_duration_us, n_pings, alert_after, "
+    "failures";
+constexpr int kRuntimeFirst = 25;
 
 constexpr const char* kIncidentColumns =
     "id, project_id, watch_id, watch_name, cause, cause_detail, opened_at, state, acked_at, "
@@ -451,7 +513,23 @@ base::Status StepDone(sqlite3* db, Stmt& s) {
   return {};
 }
 
-model::Watch ReadWatch(Stmt& s) {
+// The runtime columns (kRuntimeColumns) starting at column `first`.
+model::WatchRuntime ReadRuntime(Stmt& s, int first) {
+  model::WatchRuntime rt;
+  rt.status = model::ParseStatus(s.Text(first)).value_or(model::Status::kNew);
+  rt.last_ping = FromMicros(s.Int(first + 1));
+  rt.last_start = FromMicros(s.Int(first + 2));
+  rt.last_start_rid = s.OptUuid(first + 3);
+  if (!s.IsNull(first + 4)) rt.last_duration = base::Duration(s.Int(first + 4));
+  rt.n_pings = s.Int(first + 5);
+  rt.alert_after = FromMicros(s.Int(first + 6));
+  rt.failures = static_cast<int32_t>(s.Int(first + 7));
+  return rt;
+}
+
+// The definition columns (kWatchDefinitionColumns), and the runtime at kRuntimeFirst when
+// the statement selects it too.
+model::Watch ReadWatch(Stmt& s, bool with_runtime = true) {
   model::Watch w;
   w.spec.id = base::Uuid::Parse(s.Text(0)).value_or(base::Uuid{});
   w.spec.project_id = s.Int(1);
@@ -474,18 +552,11 @@ model::Watch ReadWatch(Stmt& s) {
   w.spec.success_kw = s.Text(18);
   w.spec.failure_kw = s.Text(19);
   w.spec.created = FromMicros(s.Int(20));
-  w.runtime.status = model::ParseStatus(s.Text(21)).value_or(model::Status::kNew);
-  w.runtime.last_ping = FromMicros(s.Int(22));
-  w.runtime.last_start = FromMicros(s.Int(23));
-  w.runtime.last_start_rid = s.OptUuid(24);
-  if (!s.IsNull(25)) w.runtime.last_duration = base::Duration(s.Int(25));
-  w.runtime.n_pings = s.Int(26);
-  w.runtime.alert_after = FromMicros(s.Int(27));
-  w.spec.filter_subject = s.Int(28) != 0;
-  w.spec.filter_body = s.Int(29) != 0;
-  w.spec.badge_key = base::Uuid::Parse(s.Text(30)).value_or(base::Uuid{});
-  w.spec.channels = s.Text(31);
-  w.runtime.failures = static_cast<int32_t>(s.Int(32));
+  w.spec.filter_subject = s.Int(21) != 0;
+  w.spec.filter_body = s.Int(22) != 0;
+  w.spec.badge_key = base::Uuid::Parse(s.Text(23)).value_or(base::Uuid{});
+  w.spec.channels = s.Text(24);
+  if (with_runtime) w.runtime = ReadRuntime(s, kRuntimeFirst);
   return w;
 }
 
@@ -676,12 +747,34 @@ class SqliteStore final : public Store {
     return Finish(s, rc, std::move(out));
   }
 
+  // A merge of two scans in id order (both tables are WITHOUT ROWID, keyed by id): a join
+  // would look up every runtime row in the tree, which costs about as much again as both
+  // scans. A definition without a runtime row (never written by this store) loads as new.
   Status LoadWatches(const std::function<void(model::Watch&&)>& visit) override {
     base::MutexLock lock(&read_mu_);
-    Stmt& s = reader_stmts_->all_watches;
+    Stmt& defs = reader_stmts_->all_watch_definitions;
+    Stmt& rts = reader_stmts_->all_runtimes;
+    auto id_of = [](Stmt& s) {
+      const unsigned char* p = sqlite3_column_text(s.get(), 0);
+      return p ? std::string_view(reinterpret_cast<const char*>(p),
+                                  static_cast<size_t>(sqlite3_column_bytes(s.get(), 0)))
+               : std::string_view();
+    };
+    // One read transaction, so both scans see the same snapshot.
+    if (auto st = Exec(reader_, "BEGIN"); !st.ok()) return st;
+    int rc_rt = sqlite3_step(rts.get());
     int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) visit(ReadWatch(s));
-    auto r = Finish(s, rc, true);
+    while ((rc = sqlite3_step(defs.get())) == SQLITE_ROW) {
+      model::Watch w = ReadWatch(defs, /*with_runtime=*/false);
+      const std::string_view id = id_of(defs);
+      while (rc_rt == SQLITE_ROW && id_of(rts) < id) rc_rt = sqlite3_step(rts.get());
+      if (rc_rt == SQLITE_ROW && id_of(rts) == id) w.runtime = ReadRuntime(rts, 1);
+      visit(std::move(w));
+    }
+    if (rc_rt != SQLITE_ROW && rc_rt != SQLITE_DONE) rc = rc_rt;
+    sqlite3_reset(rts.get());
+    auto r = Finish(defs, rc, true);
+    (void)Exec(reader_, "COMMIT");
     if (!r.ok()) return r.error();
     return {};
   }
@@ -947,8 +1040,9 @@ class SqliteStore final : public Store {
  private:
   struct WriterStmts {
     Stmt begin, commit, rollback;
-    Stmt upsert_project, insert_api_key, delete_api_key, upsert_watch, update_runtime;
-    Stmt delete_watch, delete_watch_check_ins, delete_watch_flips;
+    Stmt upsert_project, insert_api_key, delete_api_key, upsert_watch, upsert_runtime;
+    Stmt update_runtime, delete_watch, delete_watch_runtime, delete_watch_check_ins;
+    Stmt delete_watch_flips;
     Stmt insert_check_in, insert_flip, set_meta, prune;
     Stmt delete_watch_silences;
     Stmt upsert_channel, delete_channel, upsert_policy, delete_policy;
@@ -956,7 +1050,8 @@ class SqliteStore final : public Store {
     Stmt upsert_notification, insert_attempt;
   };
   struct ReaderStmts {
-    Stmt projects, api_keys, all_watches, get_watch, project_watches, count_watches;
+    Stmt projects, api_keys, all_watch_definitions, all_runtimes, get_watch, project_watches;
+    Stmt count_watches;
     Stmt list_check_ins, get_check_in, list_flips, get_meta;
     Stmt channels, policies, silences, active_incidents, pending_notifications;
     Stmt get_incident, list_incidents, list_incidents_by_watch, list_timeline;
@@ -1017,19 +1112,22 @@ class SqliteStore final : public Store {
   base::Status PrepareAll() {
     WriterStmts& w = *writer_stmts_;
     ReaderStmts& r = *reader_stmts_;
-    const std::string cols = kWatchColumns;
+    // The definition's parameters keep the numbers of kWatchColumns (1-21, 29-32); the
+    // runtime's are those of update_runtime.
     const std::string upsert_watch =
-        "INSERT INTO watches (" + cols +
-        ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,"
-        "?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33) ON CONFLICT(id) DO UPDATE SET "
+        "INSERT INTO watches (id, project_id, kind, name, slug, tags, desc, schedule_kind, "
+        "period_us, cron, tz, once_at, grace_us, manual_resume, post_only, filter_http_body, "
+        "filter_default_fail, start_kw, success_kw, failure_kw, created, filter_subject, "
+        "filter_body, badge_key, channels) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+        "?14,?15,?16,?17,?18,?19,?20,?21,?29,?30,?31,?32) ON CONFLICT(id) DO UPDATE SET "
         "project_id=?2, kind=?3, name=?4, slug=?5, tags=?6, desc=?7, schedule_kind=?8, "
         "period_us=?9, cron=?10, tz=?11, once_at=?12, grace_us=?13, manual_resume=?14, "
         "post_only=?15, filter_http_body=?16, filter_default_fail=?17, start_kw=?18, "
-        "success_kw=?19, failure_kw=?20, created=?21, status=?22, last_ping=?23, "
-        "last_start=?24, last_start_rid=?25, last_duration_us=?26, n_pings=?27, "
-        "alert_after=?28, filter_subject=?29, filter_body=?30, badge_key=?31, channels=?32, "
-        "failures=?33";
-    const std::string select_watches = "SELECT " + cols + " FROM watches";
+        "success_kw=?19, failure_kw=?20, created=?21, filter_subject=?29, filter_body=?30, "
+        "badge_key=?31, channels=?32";
+    const std::string select_watches = std::string("SELECT ") + kWatchDefinitionColumns + ", " +
+                                       kRuntimeColumns +
+                                       " FROM watches JOIN watch_runtime USING (id)";
     struct Def {
       Stmt* stmt;
       std::string sql;
@@ -1047,10 +1145,16 @@ class SqliteStore final : public Store {
          "INSERT INTO api_keys (hash, project_id, prefix, read_only, name, created) "
          "VALUES (?1,?2,?3,?4,?5,?6)"},
         {&w.upsert_watch, upsert_watch},
+        {&w.upsert_runtime,
+         "INSERT INTO watch_runtime (id, status, last_ping, last_start, last_start_rid, "
+         "last_duration_us, n_pings, alert_after, failures) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9) "
+         "ON CONFLICT(id) DO UPDATE SET status=?2, last_ping=?3, last_start=?4, "
+         "last_start_rid=?5, last_duration_us=?6, n_pings=?7, alert_after=?8, failures=?9"},
         {&w.update_runtime,
-         "UPDATE watches SET status=?2, last_ping=?3, last_start=?4, last_start_rid=?5, "
+         "UPDATE watch_runtime SET status=?2, last_ping=?3, last_start=?4, last_start_rid=?5, "
          "last_duration_us=?6, n_pings=?7, alert_after=?8, failures=?9 WHERE id=?1"},
         {&w.delete_watch, "DELETE FROM watches WHERE id=?1"},
+        {&w.delete_watch_runtime, "DELETE FROM watch_runtime WHERE id=?1"},
         {&w.delete_watch_check_ins, "DELETE FROM check_ins WHERE watch_id=?1"},
         {&w.delete_watch_flips, "DELETE FROM flips WHERE watch_id=?1"},
         // OR IGNORE: a check-in number is assigned once in memory; the same (watch, n)
@@ -1113,7 +1217,10 @@ class SqliteStore final : public Store {
         {&r.projects,
          "SELECT id, uuid, name, ping_key, created, badge_key FROM projects ORDER BY id"},
         {&r.api_keys, "SELECT hash, project_id, prefix, read_only, name, created FROM api_keys"},
-        {&r.all_watches, select_watches},
+        {&r.all_watch_definitions,
+         std::string("SELECT ") + kWatchDefinitionColumns + " FROM watches ORDER BY id"},
+        {&r.all_runtimes,
+         std::string("SELECT id, ") + kRuntimeColumns + " FROM watch_runtime ORDER BY id"},
         {&r.get_watch, select_watches + " WHERE id=?1"},
         {&r.project_watches, select_watches + " WHERE project_id=?1 ORDER BY created, id"},
         {&r.count_watches, "SELECT COUNT(*) FROM watches WHERE project_id=?1"},
@@ -1224,41 +1331,39 @@ class SqliteStore final : public Store {
     s.Bind(19, std::string_view(w.success_kw));
     s.Bind(20, std::string_view(w.failure_kw));
     s.Bind(21, ToMicros(w.created));
-    BindRuntime(s, rt, 22);
     s.Bind(29, int64_t{w.filter_subject});
     s.Bind(30, int64_t{w.filter_body});
     s.Bind(31, std::string_view(w.badge_key.ToString()));
     s.Bind(32, std::string_view(w.channels));
-    s.Bind(33, int64_t{rt.failures});
-    return StepDone(writer_, s);
+    if (auto st = StepDone(writer_, s); !st.ok()) return st;
+    return WriteRuntime(writer_stmts_->upsert_runtime, w.id, rt);
   }
-  // Binds status, last_ping, last_start, last_start_rid, last_duration, n_pings,
-  // alert_after at positions first..first+6 (failures is bound by the caller).
-  static void BindRuntime(Stmt& s, const model::WatchRuntime& rt, int first) {
-    s.Bind(first, model::StatusName(rt.status));
-    s.Bind(first + 1, ToMicros(rt.last_ping));
-    s.Bind(first + 2, ToMicros(rt.last_start));
-    s.Bind(first + 3, rt.last_start_rid);
+  // upsert_runtime or update_runtime: ?1 the watch's id, ?2-?9 its runtime.
+  Status WriteRuntime(Stmt& s, const Uuid& id, const model::WatchRuntime& rt) {
+    s.Bind(1, std::string_view(id.ToString()));
+    s.Bind(2, model::StatusName(rt.status));
+    s.Bind(3, ToMicros(rt.last_ping));
+    s.Bind(4, ToMicros(rt.last_start));
+    s.Bind(5, rt.last_start_rid);
     if (rt.last_duration) {
-      s.Bind(first + 4, static_cast<int64_t>(rt.last_duration->count()));
+      s.Bind(6, static_cast<int64_t>(rt.last_duration->count()));
     } else {
-      s.BindNull(first + 4);
+      s.BindNull(6);
     }
-    s.Bind(first + 5, rt.n_pings);
-    s.Bind(first + 6, ToMicros(rt.alert_after));
+    s.Bind(7, rt.n_pings);
+    s.Bind(8, ToMicros(rt.alert_after));
+    s.Bind(9, int64_t{rt.failures});
+    return StepDone(writer_, s);
   }
   Status Write(const UpdateRuntime& m) {
-    Stmt& s = writer_stmts_->update_runtime;
-    s.Bind(1, std::string_view(m.watch_id.ToString()));
-    BindRuntime(s, m.runtime, 2);
-    s.Bind(9, int64_t{m.runtime.failures});
-    return StepDone(writer_, s);
+    return WriteRuntime(writer_stmts_->update_runtime, m.watch_id, m.runtime);
   }
   Status Write(const DeleteWatch& m) {
     const std::string id = m.watch_id.ToString();
     // Incidents and notifications of the watch stay: they are the audit trail.
     for (Stmt* s : {&writer_stmts_->delete_watch_check_ins, &writer_stmts_->delete_watch_flips,
-                    &writer_stmts_->delete_watch_silences, &writer_stmts_->delete_watch}) {
+                    &writer_stmts_->delete_watch_silences, &writer_stmts_->delete_watch_runtime,
+                    &writer_stmts_->delete_watch}) {
       s->Bind(1, std::string_view(id));
       if (auto st = StepDone(writer_, *s); !st.ok()) return st;
     }

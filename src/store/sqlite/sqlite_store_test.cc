@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -200,8 +201,40 @@ class SqliteStoreTest : public ::testing::Test {
     return c;
   }
 
-  // Undoes migration 3 in place: what schema 2 left on disk, as an older overdue wrote it.
+  // Undoes migration 4 in place: one wide watches table holding definition and runtime, as
+  // schema 3 left it on disk.
+  static void UndoSchemaFour(sqlite3* db) {
+    for (const char* sql : {
+             R"sql(CREATE TABLE wide (
+  id TEXT PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id), kind TEXT NOT NULL,
+  name TEXT NOT NULL, slug TEXT NOT NULL, tags TEXT NOT NULL, desc TEXT NOT NULL,
+  schedule_kind TEXT NOT NULL, period_us INTEGER NOT NULL, cron TEXT NOT NULL, tz TEXT NOT NULL,
+  once_at INTEGER NOT NULL, grace_us INTEGER NOT NULL, manual_resume INTEGER NOT NULL,
+  post_only INTEGER NOT NULL, filter_http_body INTEGER NOT NULL,
+  filter_default_fail INTEGER NOT NULL, start_kw TEXT NOT NULL, success_kw TEXT NOT NULL,
+  failure_kw TEXT NOT NULL, created INTEGER NOT NULL, status TEXT NOT NULL,
+  last_ping INTEGER NOT NULL, last_start INTEGER NOT NULL, last_start_rid TEXT,
+  last_duration_us INTEGER, n_pings INTEGER NOT NULL, alert_after INTEGER NOT NULL,
+  filter_subject INTEGER NOT NULL DEFAULT 0, filter_body INTEGER NOT NULL DEFAULT 0,
+  badge_key TEXT NOT NULL DEFAULT '', channels TEXT NOT NULL DEFAULT '',
+  failures INTEGER NOT NULL DEFAULT 0))sql",
+             "INSERT INTO wide SELECT id, project_id, kind, name, slug, tags, desc, "
+             "schedule_kind, period_us, cron, tz, once_at, grace_us, manual_resume, post_only, "
+             "filter_http_body, filter_default_fail, start_kw, success_kw, failure_kw, created, "
+             "status, last_ping, last_start, last_start_rid, last_duration_us, n_pings, "
+             "alert_after, filter_subject, filter_body, badge_key, channels, failures "
+             "FROM watches JOIN watch_runtime USING (id)",
+             "DROP TABLE watches", "DROP TABLE watch_runtime", "ALTER TABLE wide RENAME TO watches",
+             "CREATE INDEX watches_by_project ON watches(project_id, created, id)",
+             "PRAGMA user_version=3"}) {
+      ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    }
+  }
+
+  // Undoes migrations 4 and 3 in place: what schema 2 left on disk, as an older overdue
+  // wrote it.
   static void UndoSchemaThree(sqlite3* db) {
+    UndoSchemaFour(db);
     for (const char* sql : {"DROP TABLE channels", "DROP TABLE policies", "DROP TABLE silences",
                             "DROP TABLE incidents", "DROP TABLE timeline",
                             "DROP TABLE notifications", "DROP TABLE attempts",
@@ -1099,9 +1132,121 @@ TEST_F(SqliteStoreTest, MigratesASchemaTwoDatabase) {
   sqlite3_stmt* s = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(check, "PRAGMA user_version", -1, &s, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(s, 0), 3);
+  EXPECT_EQ(sqlite3_column_int(s, 0), 4);
   sqlite3_finalize(s);
   sqlite3_close(check);
+}
+
+// A data dir written by schema 3 (definition and runtime in one row) opens, migrates, and
+// every field of every watch survives; runtime updates then go to the narrow table only.
+TEST_F(SqliteStoreTest, MigratesASchemaThreeDatabase) {
+  const model::Watch w = FullWatch();
+  model::Watch other = FullWatch();
+  other.spec.id = base::Uuid::Random();
+  other.spec.name = "other";
+  other.runtime.n_pings = 99;
+  ASSERT_TRUE(store_->Apply({UpsertWatch{w}, UpsertWatch{other}}).ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  UndoSchemaFour(db);
+  sqlite3_close(db);
+  Reopen();
+  auto got = store_->GetWatch(w.spec.id).value();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->spec.name, w.spec.name);
+  EXPECT_EQ(got->spec.desc, w.spec.desc);
+  EXPECT_EQ(got->spec.badge_key, w.spec.badge_key);
+  EXPECT_EQ(got->spec.channels, w.spec.channels);
+  EXPECT_EQ(got->spec.schedule.grace, w.spec.schedule.grace);
+  EXPECT_EQ(got->runtime.status, w.runtime.status);
+  EXPECT_EQ(got->runtime.last_ping, w.runtime.last_ping);
+  EXPECT_EQ(got->runtime.last_start_rid, w.runtime.last_start_rid);
+  EXPECT_EQ(got->runtime.last_duration, w.runtime.last_duration);
+  EXPECT_EQ(got->runtime.n_pings, w.runtime.n_pings);
+  EXPECT_EQ(got->runtime.failures, w.runtime.failures);
+  std::map<std::string, int64_t> pings;
+  ASSERT_TRUE(
+      store_->LoadWatches([&](model::Watch&& x) { pings[x.spec.name] = x.runtime.n_pings; }).ok());
+  EXPECT_EQ(pings, (std::map<std::string, int64_t>{{w.spec.name, 7}, {"other", 99}}));
+  model::WatchRuntime rt = got->runtime;
+  rt.n_pings = 8;
+  ASSERT_TRUE(store_->Apply({UpdateRuntime{w.spec.id, rt}}).ok());
+  Reopen();
+  EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.n_pings, 8);
+  EXPECT_EQ(store_->ListWatches(1).value().size(), 2u);
+}
+
+// LoadWatches merges two scans in id order: every watch gets its own runtime, a watch whose
+// runtime row is missing loads as new, and a runtime row without a watch is skipped.
+TEST_F(SqliteStoreTest, LoadWatchesPairsEveryRuntimeWithItsWatch) {
+  std::vector<Mutation> batch;
+  std::map<std::string, int64_t> want;
+  for (int i = 0; i < 300; ++i) {
+    model::Watch w = FullWatch();
+    w.spec.id = base::Uuid::Random();
+    w.spec.name = std::string("w").append(std::to_string(i));
+    w.runtime.n_pings = i + 1;
+    want[w.spec.name] = i + 1;
+    batch.push_back(UpsertWatch{w});
+  }
+  ASSERT_TRUE(store_->Apply(batch).ok());
+  const model::Watch& gone = std::get<UpsertWatch>(batch[17]).watch;
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const std::string del = "DELETE FROM watch_runtime WHERE id='" + gone.spec.id.ToString() + "'";
+  for (const std::string& sql :
+       {del, std::string("INSERT INTO watch_runtime VALUES "
+                         "('00000000-0000-4000-8000-000000000000','up',1,0,NULL,NULL,5,0,0),"
+                         "('ffffffff-ffff-4fff-bfff-ffffffffffff','up',1,0,NULL,NULL,5,0,0)")}) {
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+  }
+  sqlite3_close(db);
+  Reopen();
+  want[gone.spec.name] = 0;
+  std::map<std::string, int64_t> got;
+  model::Status gone_status = model::Status::kDown;
+  ASSERT_TRUE(store_
+                  ->LoadWatches([&](model::Watch&& w) {
+                    got[w.spec.name] = w.runtime.n_pings;
+                    if (w.spec.id == gone.spec.id) gone_status = w.runtime.status;
+                  })
+                  .ok());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(gone_status, model::Status::kNew);
+  // The statements are reset: a second load sees the same.
+  got.clear();
+  ASSERT_TRUE(
+      store_->LoadWatches([&](model::Watch&& w) { got[w.spec.name] = w.runtime.n_pings; }).ok());
+  EXPECT_EQ(got, want);
+}
+
+// A runtime update rewrites the narrow runtime row, never the definition; deleting a watch
+// removes both rows, and re-creating it starts from the runtime it is given.
+TEST_F(SqliteStoreTest, RuntimeLivesInItsOwnTable) {
+  model::Watch w = FullWatch();
+  ASSERT_TRUE(store_->Apply({UpsertWatch{w}}).ok());
+  auto count = [&](const char* sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK) << sql;
+    EXPECT_EQ(sqlite3_step(s), SQLITE_ROW);
+    const int64_t n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+  };
+  EXPECT_EQ(count("SELECT COUNT(*) FROM watch_runtime"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM pragma_table_info('watches') WHERE name='n_pings'"), 0);
+  ASSERT_TRUE(store_->Apply({DeleteWatch{w.spec.id}}).ok());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM watches"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM watch_runtime"), 0);
+  w.runtime = model::WatchRuntime{};
+  ASSERT_TRUE(store_->Apply({UpsertWatch{w}}).ok());
+  EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.n_pings, 0);
+  EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.status, model::Status::kNew);
 }
 
 // The reads the server does on every request or at start-up use an index, not a table scan.
