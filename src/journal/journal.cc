@@ -109,12 +109,17 @@ void Journal::Run() {
   std::vector<Unit> units;
   std::vector<store::Mutation> batch;
   base::Duration backoff = options_.retry_delay;
+  bool last_had_bulk = false;
   while (true) {
     units.clear();
     {
       base::MutexLock lock(&mu_);
       while (Idle() && retry_.empty() && prunes_.empty() && !stopping_) cv_.Wait(&mu_);
       if (stopping_ && Idle() && (retry_.empty() || healthy_.load())) break;
+      // Normal units that queued while a bulk slice was committing go next, alone: a
+      // check-in waits for at most the slice in progress and a small commit of its own, not
+      // for a second slice.
+      const bool normal_only = last_had_bulk && !queue_.empty();
       const size_t take = std::min(queue_.size(), options_.max_batch);
       for (size_t i = 0; i < take; ++i) {
         units.push_back(std::move(queue_.front()));
@@ -123,8 +128,11 @@ void Journal::Run() {
       const bool quiet =
           units.empty() && std::chrono::steady_clock::now() - last_normal_ >= options_.normal_quiet;
       const size_t bulk =
-          std::min(bulk_.size(),
-                   quiet ? std::max(options_.max_bulk, options_.max_bulk_idle) : options_.max_bulk);
+          normal_only
+              ? 0
+              : std::min(bulk_.size(), quiet ? std::max(options_.max_bulk, options_.max_bulk_idle)
+                                             : options_.max_bulk);
+      last_had_bulk = bulk > 0;
       for (size_t i = 0; i < bulk; ++i) {
         Unit& u = bulk_.front();
         auto it = bulk_watches_.find(u.watch);
@@ -133,7 +141,7 @@ void Journal::Run() {
         bulk_.pop_front();
       }
       const size_t room = options_.max_batch - std::min(options_.max_batch, units.size());
-      const size_t background = std::min({background_.size(), room,
+      const size_t background = std::min({normal_only ? 0 : background_.size(), room,
                                           !bulk_.empty() ? options_.max_background
                                           : quiet        ? options_.max_batch
                                                          : options_.max_background_steady});

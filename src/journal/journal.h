@@ -22,7 +22,9 @@
 // (delivery records) — at most max_background while bulk units wait. While no normal unit
 // has come for a while (normal_quiet), the bulk slice may grow to max_bulk_idle and background
 // units fill the batch; while normal units keep coming, background units are sliced too
-// (max_background_steady), so that no commit holds a check-in back for long.
+// (max_background_steady), so that no commit holds a check-in back for long. Normal units
+// that queue while a bulk slice commits go in the next commit alone (no bulk, no background):
+// a check-in during a storm waits for at most the slice in progress and a small commit.
 // Order per watch is kept: a normal unit for a watch that still has a bulk unit queued joins
 // the bulk lane behind it (Submit's `watch`), so the store and the commit hook always see one
 // watch's changes in the order they happened. Units of different watches may commit in a
@@ -61,7 +63,7 @@ struct JournalOptions {
   size_t max_batch = 4096;
   // Bulk units per transaction at most: a storm of flips commits in slices, so a check-in
   // queued behind it waits for one slice, not the whole storm.
-  size_t max_bulk = 128;
+  size_t max_bulk = 64;
   // ... and when no normal unit was submitted for normal_quiet: bigger slices write each
   // touched page once for more flips (fewer, larger commits) while nobody is held back.
   size_t max_bulk_idle = 1024;
@@ -69,7 +71,7 @@ struct JournalOptions {
   // Background units per transaction while bulk units wait; while normal units keep coming
   // (see normal_quiet), max_background_steady; otherwise all that fit.
   size_t max_background = 32;
-  size_t max_background_steady = 256;
+  size_t max_background_steady = 64;
   // Check-ins kept per watch; older ones are pruned in the background.
   int history_limit = 100;
   // First retry delay after a failed commit; doubles up to max_retry_delay.

@@ -284,5 +284,50 @@ TEST_F(JournalTest, BulkSlicesStaySmallWhileNormalUnitsKeepComing) {
   EXPECT_EQ(hook.batches[3], (std::vector<int64_t>{21}));
 }
 
+// A check-in that arrives while a bulk slice commits goes next, alone, instead of waiting
+// for the next slice to be written with it.
+TEST_F(JournalTest, NormalUnitsArrivingDuringABulkSliceCommitAlone) {
+  JournalOptions o;
+  o.max_bulk = 1;
+  o.max_bulk_idle = 1;
+  o.normal_quiet = std::chrono::hours(1);
+  o.max_background = 1;
+  Journal j(*faulty_, o);
+  // Submits a normal unit (marker 1, then 2) from inside the commits of bulk markers 10, 11.
+  class ArrivesDuringSlice final : public CommitHook {
+   public:
+    explicit ArrivesDuringSlice(Journal& j) : j_(j) {}
+    void BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) override {
+      recorder.BeforeCommit(batch, first_new);
+      for (int64_t m : recorder.batches.back()) {
+        if (m == 10 || m == 11) {
+          const base::Uuid w = base::Uuid::Random();
+          j_.Submit(Marker(w, m - 9), {}, Lane::kNormal, &w);
+        }
+      }
+    }
+    void AfterCommit(bool) override {}
+    BatchRecorder recorder;
+
+   private:
+    Journal& j_;
+  } hook(j);
+  j.SetCommitHook(&hook);
+  for (int i = 0; i < 3; ++i) {
+    const base::Uuid w = base::Uuid::Random();
+    j.Submit(Marker(w, 10 + i), {}, Lane::kBulk, &w);
+  }
+  j.Submit(Marker(base::Uuid::Random(), 20), {}, Lane::kBackground);
+  j.Start();
+  j.Stop();
+  const auto& b = hook.recorder.batches;
+  ASSERT_EQ(b.size(), 5u);
+  EXPECT_EQ(b[0], (std::vector<int64_t>{10, 20}));
+  EXPECT_EQ(b[1], (std::vector<int64_t>{1}));  // alone: no bulk, no background
+  EXPECT_EQ(b[2], (std::vector<int64_t>{11}));
+  EXPECT_EQ(b[3], (std::vector<int64_t>{2}));
+  EXPECT_EQ(b[4], (std::vector<int64_t>{12}));
+}
+
 }  // namespace
 }  // namespace overdue::journal
