@@ -63,7 +63,7 @@ struct JournalOptions {
   size_t max_batch = 4096;
   // Bulk units per transaction at most: a storm of flips commits in slices, so a check-in
   // queued behind it waits for one slice, not the whole storm.
-  size_t max_bulk = 64;
+  size_t max_bulk = 128;
   // ... and when no normal unit was submitted for normal_quiet: bigger slices write each
   // touched page once for more flips (fewer, larger commits) while nobody is held back.
   size_t max_bulk_idle = 1024;
