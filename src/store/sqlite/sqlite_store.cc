@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include "base/mutex.h"
@@ -1096,6 +1098,12 @@ class SqliteStore final : public Store {
                                ", written by a newer overdue (this one knows up to " +
                                std::to_string(kSchemaVersion) + "); refusing to open it");
     }
+    if (version == kSchemaVersion) return {};
+    const auto start = std::chrono::steady_clock::now();
+    if (version > 0) {
+      spdlog::info("store: upgrading the database schema from version {} to {} (once)", version,
+                   kSchemaVersion);
+    }
     for (int v = version; v < kSchemaVersion; ++v) {
       if (auto st = Exec(writer_, "BEGIN IMMEDIATE"); !st.ok()) return st;
       auto st = Exec(writer_, kMigrations[v]);
@@ -1105,6 +1113,12 @@ class SqliteStore final : public Store {
         (void)Exec(writer_, "ROLLBACK");
         return base::Unavailable("migration " + std::to_string(v + 1) + ": " + st.error().message);
       }
+    }
+    if (version > 0) {
+      spdlog::info("store: database schema upgraded to version {} in {} ms", kSchemaVersion,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count());
     }
     return {};
   }
