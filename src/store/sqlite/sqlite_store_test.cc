@@ -243,6 +243,19 @@ class SqliteStoreTest : public ::testing::Test {
     }
   }
 
+  // The first column of the first row of `sql`, read through a connection of its own.
+  int64_t QueryInt(const char* sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK) << sql;
+    EXPECT_EQ(sqlite3_step(s), SQLITE_ROW) << sql;
+    const int64_t n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+  }
+
   fs::path dir_;
   std::string path_;
   std::unique_ptr<Store> store_;
@@ -1127,14 +1140,7 @@ TEST_F(SqliteStoreTest, MigratesASchemaTwoDatabase) {
   EXPECT_EQ(store_->LoadChannels().value().size(), 1u);
   EXPECT_EQ(store_->LoadActiveIncidents().value().size(), 1u);
   EXPECT_EQ(store_->LoadPendingNotifications().value().size(), 1u);
-  sqlite3* check = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &check), SQLITE_OK);
-  sqlite3_stmt* s = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(check, "PRAGMA user_version", -1, &s, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(s, 0), 4);
-  sqlite3_finalize(s);
-  sqlite3_close(check);
+  EXPECT_EQ(QueryInt("PRAGMA user_version"), 4);
 }
 
 // A data dir written by schema 3 (definition and runtime in one row) opens, migrates, and
@@ -1222,27 +1228,16 @@ TEST_F(SqliteStoreTest, LoadWatchesPairsEveryRuntimeWithItsWatch) {
   EXPECT_EQ(got, want);
 }
 
-// A runtime update rewrites the narrow runtime row, never the definition; deleting a watch
-// removes both rows, and re-creating it starts from the runtime it is given.
+// The runtime lives in its own table, not in the definition's; deleting a watch removes both
+// rows, and re-creating it starts from the runtime it is given.
 TEST_F(SqliteStoreTest, RuntimeLivesInItsOwnTable) {
   model::Watch w = FullWatch();
   ASSERT_TRUE(store_->Apply({UpsertWatch{w}}).ok());
-  auto count = [&](const char* sql) {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &s, nullptr), SQLITE_OK) << sql;
-    EXPECT_EQ(sqlite3_step(s), SQLITE_ROW);
-    const int64_t n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return n;
-  };
-  EXPECT_EQ(count("SELECT COUNT(*) FROM watch_runtime"), 1);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM pragma_table_info('watches') WHERE name='n_pings'"), 0);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM watch_runtime"), 1);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pragma_table_info('watches') WHERE name='n_pings'"), 0);
   ASSERT_TRUE(store_->Apply({DeleteWatch{w.spec.id}}).ok());
-  EXPECT_EQ(count("SELECT COUNT(*) FROM watches"), 0);
-  EXPECT_EQ(count("SELECT COUNT(*) FROM watch_runtime"), 0);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM watches"), 0);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM watch_runtime"), 0);
   w.runtime = model::WatchRuntime{};
   ASSERT_TRUE(store_->Apply({UpsertWatch{w}}).ok());
   EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.n_pings, 0);
