@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "base/mutex.h"
+#include "base/thread_name.h"
 
 namespace overdue::store {
 namespace {
@@ -281,6 +283,95 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 // Waiting for a lock held by another process (a backup, an operator's sqlite3 shell).
 constexpr int kBusyTimeoutMs = 5000;
+
+// Copies the WAL back into the database file on its own thread and connection. SQLite's own
+// automatic checkpoint runs inside the commit that crosses 1,000 WAL pages, on the writer
+// thread: a write of those pages to the database file and an fsync, paid for by whichever
+// check-ins were waiting on that commit (BENCHMARKS.md, "Background checkpoints"). Here the
+// writer's WAL hook only signals this thread, which runs PASSIVE checkpoints: they never
+// block the writer or a reader. Under sustained writes such a checkpoint never quite catches
+// up (frames keep arriving while it copies), and SQLite rewinds the WAL only once every frame
+// is copied, so when the WAL reaches `inline_pages` the writer checkpoints the few frames
+// left itself; the next transaction then starts the WAL again from the beginning.
+class Checkpointer {
+ public:
+  Checkpointer(sqlite3* db, int background_pages, int inline_pages)
+      : db_(db), background_pages_(background_pages), inline_pages_(inline_pages) {}
+  ~Checkpointer() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] {
+      base::NameThisThread("od-checkpoint");
+      Run();
+    });
+  }
+
+  void Stop() {
+    {
+      base::MutexLock lock(&mu_);
+      stopping_ = true;
+      cv_.Signal();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // The writer's WAL hook: called after each of its commits, on the writer thread, with the
+  // number of frames now in the WAL.
+  static int Hook(void* self, sqlite3* writer, const char* /*db_name*/, int wal_pages) {
+    static_cast<Checkpointer*>(self)->Committed(writer, wal_pages);
+    return SQLITE_OK;
+  }
+
+ private:
+  void Committed(sqlite3* writer, int wal_pages) {
+    if (wal_pages < last_pages_) next_signal_ = background_pages_;  // the WAL was rewound
+    last_pages_ = wal_pages;
+    if (wal_pages >= inline_pages_) {
+      int log = 0, copied = 0;
+      const int rc =
+          sqlite3_wal_checkpoint_v2(writer, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        spdlog::warn("store: checkpoint on the writer failed: {}", sqlite3_errmsg(writer));
+      }
+      return;
+    }
+    if (wal_pages >= next_signal_) {
+      next_signal_ = wal_pages + background_pages_;
+      base::MutexLock lock(&mu_);
+      wanted_ = true;
+      cv_.Signal();
+    }
+  }
+
+  void Run() {
+    while (true) {
+      {
+        base::MutexLock lock(&mu_);
+        while (!wanted_ && !stopping_) cv_.Wait(&mu_);
+        if (stopping_) return;
+        wanted_ = false;
+      }
+      int log = 0, copied = 0;
+      const int rc =
+          sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        spdlog::warn("store: background checkpoint failed: {}", sqlite3_errmsg(db_));
+      }
+    }
+  }
+
+  sqlite3* const db_;
+  const int background_pages_;
+  const int inline_pages_;
+  // Writer thread only.
+  int last_pages_ = 0;
+  int next_signal_ = background_pages_;
+  base::Mutex mu_;
+  base::CondVar cv_;
+  bool wanted_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
 
 // A watch's definition (table watches) and its runtime (table watch_runtime), in the column
 // order ReadWatch expects: the definition at 0-24, the runtime at kRuntimeFirst.
@@ -662,6 +753,10 @@ model::CheckIn ReadCheckIn(Stmt& s, const base::Uuid& watch_id, bool with_body) 
 class SqliteStore final : public Store {
  public:
   ~SqliteStore() override {
+    // The checkpointer's connection first: the writer's close, the last, checkpoints what is
+    // left and removes the WAL.
+    checkpointer_.reset();
+    sqlite3_close_v2(checkpoint_db_);
     // Statements before connections.
     writer_stmts_.reset();
     reader_stmts_.reset();
@@ -678,6 +773,17 @@ class SqliteStore final : public Store {
     }
     if (auto st = Migrate(); !st.ok()) return st;
     if (auto st = OpenConnection(o.path, &reader_); !st.ok()) return st;
+    if (auto st = OpenConnection(o.path, &checkpoint_db_); !st.ok()) return st;
+    if (auto st = Exec(checkpoint_db_,
+                       o.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        !st.ok()) {
+      return st;
+    }
+    checkpointer_ = std::make_unique<Checkpointer>(checkpoint_db_, o.checkpoint_pages,
+                                                   o.inline_checkpoint_pages);
+    checkpointer_->Start();
+    // Replaces SQLite's automatic checkpoint on the writer.
+    sqlite3_wal_hook(writer_, &Checkpointer::Hook, checkpointer_.get());
     writer_stmts_ = std::make_unique<WriterStmts>();
     reader_stmts_ = std::make_unique<ReaderStmts>();
     return PrepareAll();
@@ -1548,6 +1654,8 @@ class SqliteStore final : public Store {
 
   sqlite3* writer_ = nullptr;
   sqlite3* reader_ = nullptr;
+  sqlite3* checkpoint_db_ = nullptr;
+  std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<WriterStmts> writer_stmts_;
   base::Mutex read_mu_;
   std::unique_ptr<ReaderStmts> reader_stmts_;  // used under read_mu_

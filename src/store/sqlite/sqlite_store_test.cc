@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -37,9 +38,10 @@ class SqliteStoreTest : public ::testing::Test {
     store_.reset();
     fs::remove_all(dir_);
   }
-  void Reopen() {
+  void Reopen(SqliteOptions options = {}) {
     store_.reset();
-    auto s = OpenSqlite(SqliteOptions{path_, true});
+    options.path = path_;
+    auto s = OpenSqlite(options);
     ASSERT_TRUE(s.ok()) << s.error().message;
     store_ = std::move(s.value());
   }
@@ -182,6 +184,15 @@ class SqliteStoreTest : public ::testing::Test {
       for (const model::Notification& n : r.value()) ids.push_back(n.id);
     }
     return ids;
+  }
+
+  // Check-ins first..first+n-1 of `watch_id`, one commit each, with bodies of `body_bytes`.
+  void CheckInOneByOne(const base::Uuid& watch_id, int first, int n, size_t body_bytes) {
+    for (int i = first; i < first + n; ++i) {
+      ASSERT_TRUE(
+          store_->Apply({InsertCheckIn{CheckInFor(watch_id, i, std::string(body_bytes, 'x'))}})
+              .ok());
+    }
   }
 
   static model::CheckIn CheckInFor(const base::Uuid& id, int64_t n, std::string body = "") {
@@ -1245,6 +1256,44 @@ TEST_F(SqliteStoreTest, RuntimeLivesInItsOwnTable) {
 }
 
 // The reads the server does on every request or at start-up use an index, not a table scan.
+TEST_F(SqliteStoreTest, ABackgroundThreadCopiesTheWalIntoTheDatabase) {
+  SqliteOptions o;
+  o.checkpoint_pages = 8;
+  o.inline_checkpoint_pages = 1 << 30;
+  Reopen(o);
+  const model::Watch w = FullWatch();
+  ASSERT_TRUE(store_->Apply({UpsertWatch{w}}).ok());
+  const auto db_size = fs::file_size(path_);
+  // About 40 pages: far below the 1,000 at which SQLite would checkpoint on its own.
+  CheckInOneByOne(w.spec.id, 1, 150, 1000);
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (fs::file_size(path_) <= db_size && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_GT(fs::file_size(path_), db_size) << "no checkpoint copied the WAL into the database";
+  Reopen(o);
+  auto list = store_->ListCheckIns(w.spec.id, 1000, false);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list.value().size(), 150u);
+}
+
+TEST_F(SqliteStoreTest, TheWriterCheckpointsItselfWhenTheWalGrowsTooLong) {
+  // No background checkpoints at all: only the writer's own bound keeps the WAL short.
+  SqliteOptions o;
+  o.checkpoint_pages = 1 << 30;
+  o.inline_checkpoint_pages = 32;
+  Reopen(o);
+  const model::Watch w = FullWatch();
+  ASSERT_TRUE(store_->Apply({UpsertWatch{w}}).ok());
+  // 300 commits of at least two pages each would make a WAL of 600 or more frames.
+  CheckInOneByOne(w.spec.id, 1, 300, 3000);
+  constexpr uintmax_t kFrame = 24 + 4096;
+  EXPECT_LE(fs::file_size(path_ + "-wal"), 32 + (32 + 16) * kFrame);
+  auto list = store_->ListCheckIns(w.spec.id, 1000, false);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list.value().size(), 300u);
+}
+
 TEST_F(SqliteStoreTest, IncidentAndOutboxReadsUseIndexes) {
   store_.reset();
   sqlite3* db = nullptr;
