@@ -833,6 +833,7 @@ void Transport::Impl::BeginCurl(Delivery& delivery, Done done, SteadyClock::time
     // Proxies from the environment (http_proxy, ...) are ignored: through a proxy the private
     // address check would judge the proxy instead of the receiver.
     curl_easy_setopt(e, CURLOPT_PROXY, "");
+    if (!options.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options.ca_file.c_str());
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, OnCloseSocket);

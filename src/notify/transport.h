@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "base/time.h"
 #include "notify/delivery.h"
@@ -22,6 +23,9 @@ struct TransportOptions {
   base::Duration timeout = std::chrono::seconds(10);  // whole attempt, HTTP/SMTP/command
   base::Duration connect_timeout = std::chrono::seconds(5);
   bool allow_private = false;  // allow private/loopback targets (tests, internal webhooks)
+  // PEM file of the CA certificates trusted for TLS, in place of the system's bundle
+  // (CURLOPT_CAINFO); "" = the system's.
+  std::string ca_file;
   // Attempts in flight at once (more wait in a queue); as many idle keep-alive connections are
   // kept for later attempts to the same receivers.
   size_t max_parallel = 256;

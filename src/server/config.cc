@@ -245,7 +245,7 @@ Status SetBool(std::string_view text, bool& field) {
   return {};
 }
 
-const std::array<OptionDef, 24> kOptions = {{
+const std::array<OptionDef, 25> kOptions = {{
     {{"listen", "HOST:PORT",
       "address to listen on; port 0 picks a free one (default 127.0.0.1:8000)"},
      TomlKind::kString,
@@ -352,6 +352,29 @@ const std::array<OptionDef, 24> kOptions = {{
       "let webhooks and other channels reach loopback and private addresses (default false)"},
      TomlKind::kBool,
      [](std::string_view text, Config& c) { return SetBool(text, c.allow_private_targets); }},
+    {{"tls_ca_file", "FILE",
+      "PEM file of the certificate authorities trusted for TLS to receivers, in place of the "
+      "system's bundle, e.g. an internal CA (default: the system's)"},
+     TomlKind::kString,
+     [](std::string_view text, Config& c) -> Status {
+       const std::string path(text);
+       if (path.empty()) {  // an empty flag overrides a file's setting: the system's again
+         c.tls_ca_file.clear();
+         return {};
+       }
+       std::ifstream in(path);
+       std::string first;
+       if (!in || !std::getline(in, first)) {
+         return base::InvalidArgument("cannot be read");
+       }
+       std::string all = first;
+       for (std::string line; std::getline(in, line);) all.append("\n").append(line);
+       if (all.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+         return base::InvalidArgument("holds no PEM certificate");
+       }
+       c.tls_ca_file = path;
+       return {};
+     }},
     {{"notify_timeout", "DURATION", "time limit of one notification attempt (default 10s)"},
      TomlKind::kDuration,
      [](std::string_view text, Config& c) {

@@ -63,6 +63,9 @@ struct Config {
   // Notifications. Webhooks and other targets on loopback or private addresses are refused
   // unless this is set (SSRF protection; end-to-end tests need it for local receivers).
   bool allow_private_targets = false;
+  // PEM file of the certificate authorities trusted for TLS to receivers (HTTPS webhooks,
+  // SMTP with STARTTLS or smtps://) in place of the system's bundle; "" = the system's.
+  std::string tls_ca_file;
   base::Duration notify_timeout = std::chrono::seconds(10);  // one delivery attempt
   int notify_max_attempts = 8;  // a notification fails for good after this many attempts
   // Delay before the first retry; each later one doubles it (with jitter, capped at 10m).

@@ -179,6 +179,38 @@ TEST_F(ConfigTest, NotificationOptionsAreReadFromTheFile) {
   EXPECT_EQ(c->ack_link_ttl, hours(1));
 }
 
+TEST_F(ConfigTest, TlsCaFileMustBeAReadableFileOfPemCertificates) {
+  auto none = Load();
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->tls_ca_file, "");
+  const std::string ca = WriteFile(
+      "# internal CA\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "ca.pem");
+  auto flag = Load({{"tls_ca_file", ca}});
+  ASSERT_TRUE(flag.ok()) << flag.error().message;
+  EXPECT_EQ(flag->tls_ca_file, ca);
+  env_["OVERDUE_TLS_CA_FILE"] = ca;
+  auto env = Load();
+  ASSERT_TRUE(env.ok()) << env.error().message;
+  EXPECT_EQ(env->tls_ca_file, ca);
+  env_.clear();
+  auto file = Load({{"config", WriteFile("tls_ca_file = \"" + ca + "\"\n")}});
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  EXPECT_EQ(file->tls_ca_file, ca);
+
+  const std::string missing = ca + ".missing";
+  auto gone = Load({{"tls_ca_file", missing}});
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().message, "--tls-ca-file: \"" + missing + "\": cannot be read");
+  const std::string key = WriteFile("-----BEGIN PRIVATE KEY-----\nMIIE\n", "key.pem");
+  auto not_ca = Load({{"tls_ca_file", key}});
+  ASSERT_FALSE(not_ca.ok());
+  EXPECT_EQ(not_ca.error().message, "--tls-ca-file: \"" + key + "\": holds no PEM certificate");
+  const std::string empty = WriteFile("", "empty.pem");
+  auto blank = Load({{"tls_ca_file", empty}});
+  ASSERT_FALSE(blank.ok());
+  EXPECT_EQ(blank.error().message, "--tls-ca-file: \"" + empty + "\": cannot be read");
+}
+
 TEST_F(ConfigTest, FlagTurnsOffWhatTheFileTurnedOn) {
   env_["OVERDUE_ALLOW_PRIVATE_TARGETS"] = "true";
   auto c =
@@ -640,6 +672,7 @@ TEST_F(ConfigTest, ConfigOptionsListsEveryOptionOnce) {
                            "log_level",
                            "log_format",
                            "allow_private_targets",
+                           "tls_ca_file",
                            "notify_timeout",
                            "notify_max_attempts",
                            "notify_retry_delay",
@@ -649,7 +682,7 @@ TEST_F(ConfigTest, ConfigOptionsListsEveryOptionOnce) {
     EXPECT_TRUE(names.contains(name)) << name;
   }
   // Each is accepted by LoadConfig as a flag (with a valid value the defaults give).
-  EXPECT_EQ(names.size(), 24u);
+  EXPECT_EQ(names.size(), 25u);
 }
 
 constexpr const char* kChannelA = "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01";

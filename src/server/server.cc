@@ -549,6 +549,7 @@ int Serve(const Config& config) {
   notify::TransportOptions to;
   to.timeout = config.notify_timeout;
   to.allow_private = config.allow_private_targets;
+  to.ca_file = config.tls_ca_file;
   notify::Transport transport(to);
   notify::NotifierOptions no;
   no.max_attempts = config.notify_max_attempts;

@@ -335,7 +335,8 @@ class _HttpReceiver:
     """ThreadingHTTPServer on 127.0.0.1:0 recording every request, with a queue of scripted
     replies consumed one per request (then `default`)."""
 
-    def __init__(self):
+    def __init__(self, tls=False):
+        """tls=True: HTTPS with a SelfSignedCert (`cert`), which a client must be told to trust."""
         self._cond = threading.Condition()
         self.requests = []
         self._script = collections.deque()
@@ -398,13 +399,18 @@ class _HttpReceiver:
 
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        self.cert = SelfSignedCert() if tls else None
+        if self.cert:
+            self._httpd.socket = self.cert.server_context().wrap_socket(self._httpd.socket,
+                                                                        server_side=True)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def url(self, path="/"):
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.cert else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     # -- scripting --
 
@@ -470,6 +476,8 @@ class _HttpReceiver:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=10)
+        if self.cert:
+            self.cert.cleanup()
 
 
 def sign(secret, timestamp, body):

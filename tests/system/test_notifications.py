@@ -553,6 +553,70 @@ class MailTest(NotificationTestCase):
         self.assertEqual(smtp.received(), [])
 
 
+    @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is not installed")
+    def test_starttls_with_auth_to_a_server_whose_ca_is_trusted_through_tls_ca_file(self):
+        smtp = self.smtp(auth=("mailer", "pa55word"), tls="starttls", require_tls=True)
+        self.start_server(extra=["--tls-ca-file", smtp.cert.cert])
+        self.email_channel(smtp, username="mailer", password="pa55word")
+        watch = self.watch("backup")
+        self.ping(watch, "/fail")
+        [mail] = smtp.wait_for_messages(1, timeout=WAIT)
+        self.assertTrue(mail.tls, "the message arrived before STARTTLS")
+        self.assertEqual(mail.login, "mailer")
+        self.assertIn("backup", mail.subject)
+        self.assertEqual(smtp.failed_logins, [])
+
+    @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is not installed")
+    def test_smtps_to_a_server_whose_ca_is_trusted_through_tls_ca_file(self):
+        smtp = self.smtp(tls="implicit")
+        self.start_server(extra=["--tls-ca-file", smtp.cert.cert])
+        self.email_channel(smtp)
+        watch = self.watch("backup")
+        self.ping(watch, "/fail")
+        [mail] = smtp.wait_for_messages(1, timeout=WAIT)
+        self.assertTrue(mail.tls)
+        self.assertIn("backup", mail.subject)
+        inc = self.wait_incident(watch)
+        n = self.wait_notification(lambda x: x["status"] == "delivered", "the delivered mail",
+                                   incident=inc["id"])
+        [attempt] = self.wait_attempts(inc["id"], n["id"], 1)
+        self.assertIs(attempt["ok"], True, attempt)
+
+
+class HttpsWebhookTest(NotificationTestCase):
+    def https_webhook(self):
+        hook = WebhookReceiver(tls=True)
+        self.addCleanup(hook.stop)
+        return hook
+
+    @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is not installed")
+    def test_a_receiver_whose_ca_is_trusted_through_tls_ca_file_gets_the_signed_webhook(self):
+        hook = self.https_webhook()
+        self.start_server(extra=["--tls-ca-file", hook.cert.cert])
+        self.webhook_channel(hook)
+        watch = self.watch("backup")
+        self.ping(watch, "/fail")
+        [request] = hook.wait_for_requests(1, timeout=WAIT)
+        self.assertTrue(hook.url().startswith("https://"))
+        ok, why = WebhookReceiver.verify_signature(request, SECRET)
+        self.assertTrue(ok, why)
+        self.assertEqual(request.json()["watch"]["name"], "backup")
+
+    @unittest.skipUnless(HAVE_OPENSSL, "the openssl command is not installed")
+    def test_a_receiver_with_an_untrusted_certificate_is_a_tls_failure(self):
+        hook = self.https_webhook()
+        self.start_server(extra=["--notify-max-attempts", "1"])
+        self.webhook_channel(hook)
+        watch = self.watch("backup")
+        self.ping(watch, "/fail")
+        inc = self.wait_incident(watch)
+        n = self.wait_notification(lambda x: x["status"] == "failed", "the failed webhook",
+                                   incident=inc["id"])
+        [attempt] = self.wait_attempts(inc["id"], n["id"], 1)
+        self.assertEqual((attempt["ok"], attempt["reason"]), (False, "tls"), attempt)
+        self.assertEqual(hook.received(), [])
+
+
 class SmsTest(NotificationTestCase):
     def sms_channel(self, twilio, kind="sms", token=None):
         return self.channel(kind, {"base_url": twilio.base_url,
