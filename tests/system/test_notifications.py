@@ -119,6 +119,15 @@ class NotificationTestCase(unittest.TestCase):
                 dict({"name": name, "timeout": timeout, "grace": grace}, **fields), expect=201)
         return uid
 
+    def only_attempt_of_failed(self, watch, what):
+        """Fails `watch`, waits until its notification has failed for good after one attempt
+        and returns that attempt."""
+        self.ping(watch, "/fail")
+        inc = self.wait_incident(watch)
+        n = self.wait_notification(lambda x: x["status"] == "failed", what, incident=inc["id"])
+        [attempt] = self.wait_attempts(inc["id"], n["id"], 1)
+        return attempt
+
     def ping(self, watch, suffix=""):
         status, body, _ = self.server.request("GET", f"/ping/{watch}{suffix}")
         self.assertEqual(status, 200, body)
@@ -513,11 +522,7 @@ class MailTest(NotificationTestCase):
         self.start_server()
         self.email_channel(smtp, username="mailer", password="wrong")
         watch = self.watch("backup")
-        self.ping(watch, "/fail")
-        inc = self.wait_incident(watch)
-        n = self.wait_notification(lambda x: x["status"] == "failed", "the failed mail",
-                                   incident=inc["id"])
-        [attempt] = self.wait_attempts(inc["id"], n["id"], 1)
+        attempt = self.only_attempt_of_failed(watch, "the failed mail")
         self.assertEqual((attempt["ok"], attempt["reason"]), (False, "4xx"), attempt)
         self.assertEqual(smtp.received(), [])
         self.assertEqual({login for _, login in smtp.failed_logins}, {"mailer"})
@@ -530,11 +535,7 @@ class MailTest(NotificationTestCase):
                                     "password": "pa55word"})
         self.assertIs(self.ok("GET", f"/api/v1/channels/{ch}")["config"]["starttls"], True)
         watch = self.watch("backup")
-        self.ping(watch, "/fail")
-        inc = self.wait_incident(watch)
-        n = self.wait_notification(lambda x: x["status"] == "failed", "the failed mail",
-                                   incident=inc["id"])
-        [attempt] = self.wait_attempts(inc["id"], n["id"], 1)
+        attempt = self.only_attempt_of_failed(watch, "the failed mail")
         self.assertEqual((attempt["ok"], attempt["reason"]), (False, "tls"), attempt)
         self.assertEqual((smtp.received(), smtp.logins, smtp.failed_logins), ([], [], []))
 
@@ -544,11 +545,7 @@ class MailTest(NotificationTestCase):
         self.start_server(extra=["--notify-max-attempts", "1"])
         self.email_channel(smtp)
         watch = self.watch("backup")
-        self.ping(watch, "/fail")
-        inc = self.wait_incident(watch)
-        n = self.wait_notification(lambda x: x["status"] == "failed", "the failed mail",
-                                   incident=inc["id"])
-        [attempt] = self.wait_attempts(inc["id"], n["id"], 1)
+        attempt = self.only_attempt_of_failed(watch, "the failed mail")
         self.assertEqual((attempt["ok"], attempt["reason"]), (False, "tls"), attempt)
         self.assertEqual(smtp.received(), [])
 
@@ -608,11 +605,7 @@ class HttpsWebhookTest(NotificationTestCase):
         self.start_server(extra=["--notify-max-attempts", "1"])
         self.webhook_channel(hook)
         watch = self.watch("backup")
-        self.ping(watch, "/fail")
-        inc = self.wait_incident(watch)
-        n = self.wait_notification(lambda x: x["status"] == "failed", "the failed webhook",
-                                   incident=inc["id"])
-        [attempt] = self.wait_attempts(inc["id"], n["id"], 1)
+        attempt = self.only_attempt_of_failed(watch, "the failed webhook")
         self.assertEqual((attempt["ok"], attempt["reason"]), (False, "tls"), attempt)
         self.assertEqual(hook.received(), [])
 
@@ -655,11 +648,7 @@ class SmsTest(NotificationTestCase):
         self.start_server()
         self.sms_channel(twilio, token="0" * 32)
         watch = self.watch("backup")
-        self.ping(watch, "/fail")
-        inc = self.wait_incident(watch)
-        n = self.wait_notification(lambda x: x["status"] == "failed", "failed",
-                                   incident=inc["id"])
-        [attempt] = self.wait_attempts(inc["id"], n["id"], 1)
+        attempt = self.only_attempt_of_failed(watch, "failed")
         self.assertEqual((attempt["reason"], attempt["code"]), ("4xx", 401), attempt)
         self.assertEqual(twilio.messages, [])
         self.assertEqual([r.status for r in twilio.received()], [401])
