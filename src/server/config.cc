@@ -362,18 +362,17 @@ const std::array<OptionDef, 25> kOptions = {{
          c.tls_ca_file.clear();
          return {};
        }
+       std::error_code ec;
        std::ifstream in(path);
-       std::string first;
-       if (!in || !std::getline(in, first)) {
+       if (!std::filesystem::is_regular_file(path, ec) || !in)
          return base::InvalidArgument("cannot be read");
+       for (std::string line; std::getline(in, line);) {
+         if (line.starts_with("-----BEGIN CERTIFICATE-----")) {
+           c.tls_ca_file = path;
+           return {};
+         }
        }
-       std::string all = first;
-       for (std::string line; std::getline(in, line);) all.append("\n").append(line);
-       if (all.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-         return base::InvalidArgument("holds no PEM certificate");
-       }
-       c.tls_ca_file = path;
-       return {};
+       return base::InvalidArgument("holds no PEM certificate");
      }},
     {{"notify_timeout", "DURATION", "time limit of one notification attempt (default 10s)"},
      TomlKind::kDuration,

@@ -208,7 +208,10 @@ TEST_F(ConfigTest, TlsCaFileMustBeAReadableFileOfPemCertificates) {
   const std::string empty = WriteFile("", "empty.pem");
   auto blank = Load({{"tls_ca_file", empty}});
   ASSERT_FALSE(blank.ok());
-  EXPECT_EQ(blank.error().message, "--tls-ca-file: \"" + empty + "\": cannot be read");
+  EXPECT_EQ(blank.error().message, "--tls-ca-file: \"" + empty + "\": holds no PEM certificate");
+  auto dir = Load({{"tls_ca_file", dir_.string()}});
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.error().message, "--tls-ca-file: \"" + dir_.string() + "\": cannot be read");
 }
 
 TEST_F(ConfigTest, FlagTurnsOffWhatTheFileTurnedOn) {

@@ -755,6 +755,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override {
     // The checkpointer's connection first: the writer's close, the last, checkpoints what is
     // left and removes the WAL.
+    if (writer_) sqlite3_wal_hook(writer_, nullptr, nullptr);
     checkpointer_.reset();
     sqlite3_close_v2(checkpoint_db_);
     // Statements before connections.

@@ -1255,7 +1255,6 @@ TEST_F(SqliteStoreTest, RuntimeLivesInItsOwnTable) {
   EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.status, model::Status::kNew);
 }
 
-// The reads the server does on every request or at start-up use an index, not a table scan.
 TEST_F(SqliteStoreTest, ABackgroundThreadCopiesTheWalIntoTheDatabase) {
   SqliteOptions o;
   o.checkpoint_pages = 8;
@@ -1294,6 +1293,7 @@ TEST_F(SqliteStoreTest, TheWriterCheckpointsItselfWhenTheWalGrowsTooLong) {
   EXPECT_EQ(list.value().size(), 300u);
 }
 
+// The reads the server does on every request or at start-up use an index, not a table scan.
 TEST_F(SqliteStoreTest, IncidentAndOutboxReadsUseIndexes) {
   store_.reset();
   sqlite3* db = nullptr;
