@@ -609,6 +609,11 @@ int Serve(const Config& config) {
                            [&journal] { return static_cast<double>(journal.queued()); });
   metrics.AddGaugeFunction("overdue_store_healthy", "1 while the store accepts commits.", {},
                            [&journal] { return journal.healthy() ? 1.0 : 0.0; });
+  metrics.AddGaugeFunction(
+      "overdue_store_wal_pages",
+      "Pages (4 KiB) in SQLite's write-ahead log after the last commit; it keeps growing when "
+      "checkpoints cannot finish.",
+      {}, [&store] { return static_cast<double>(store.WalPages()); });
 
   api::KeyRing keys;
   for (const store::Project& p : projects.value()) engine.AddProject(p.id, p.ping_key);

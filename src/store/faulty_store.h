@@ -54,6 +54,7 @@ class FaultyStore final : public Store {
   Result<int64_t> PruneCheckIns(const Uuid& watch_id, int64_t keep_from_n) override {
     return inner_.PruneCheckIns(watch_id, keep_from_n);
   }
+  int64_t WalPages() const override { return inner_.WalPages(); }
   Result<std::optional<std::string>> GetMeta(const std::string& key) override {
     return inner_.GetMeta(key);
   }

@@ -181,6 +181,10 @@ class Store {
   // Called by the background pruner in small transactions.
   virtual Result<int64_t> PruneCheckIns(const Uuid& watch_id, int64_t keep_from_n) = 0;
 
+  // Pages in the write-ahead log after the last commit, for /metrics (a WAL that keeps
+  // growing means checkpoints cannot finish); -1 where the store has none. Thread-safe.
+  virtual int64_t WalPages() const { return -1; }
+
   // Small key/value facts about the server itself (e.g. "last_alive" for detecting
   // deadlines that passed while the process was down).
   // Written through the SetMeta mutation.

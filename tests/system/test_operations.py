@@ -1,6 +1,7 @@
 """Operations: health, readiness, metrics, history pruning, init."""
 import json
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -38,6 +39,9 @@ class OperationsTest(unittest.TestCase):
         for family in ("overdue_detection_lag_seconds_bucket", "overdue_commit_batch_size_bucket",
                        "overdue_commit_latency_seconds_bucket", "overdue_journal_queue"):
             self.assertIn(family, text)
+        wal = re.search(r"^overdue_store_wal_pages (\d+)$", text, re.M)
+        self.assertIsNotNone(wal, "no overdue_store_wal_pages")
+        self.assertGreater(int(wal.group(1)), 0)  # the check-ins above went through the WAL
 
     def test_history_keeps_the_newest_n(self):
         s = self.server

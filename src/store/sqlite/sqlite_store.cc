@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -322,10 +323,14 @@ class Checkpointer {
     return SQLITE_OK;
   }
 
+  // The WAL's size in pages after the last commit (any thread).
+  int wal_pages() const { return wal_pages_.load(std::memory_order_relaxed); }
+
  private:
   void Committed(sqlite3* writer, int wal_pages) {
     if (wal_pages < last_pages_) next_signal_ = background_pages_;  // the WAL was rewound
     last_pages_ = wal_pages;
+    wal_pages_.store(wal_pages, std::memory_order_relaxed);
     if (wal_pages >= inline_pages_) {
       int log = 0, copied = 0;
       const int rc =
@@ -366,6 +371,7 @@ class Checkpointer {
   // Writer thread only.
   int last_pages_ = 0;
   int next_signal_ = background_pages_;
+  std::atomic<int> wal_pages_{0};
   base::Mutex mu_;
   base::CondVar cv_;
   bool wanted_ GUARDED_BY(mu_) = false;
@@ -789,6 +795,8 @@ class SqliteStore final : public Store {
     reader_stmts_ = std::make_unique<ReaderStmts>();
     return PrepareAll();
   }
+
+  int64_t WalPages() const override { return checkpointer_ ? checkpointer_->wal_pages() : -1; }
 
   base::Status Apply(const std::vector<Mutation>& batch) override {
     WriterStmts& w = *writer_stmts_;

@@ -1270,6 +1270,7 @@ TEST_F(SqliteStoreTest, ABackgroundThreadCopiesTheWalIntoTheDatabase) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   EXPECT_GT(fs::file_size(path_), db_size) << "no checkpoint copied the WAL into the database";
+  EXPECT_GT(store_->WalPages(), 0);
   Reopen(o);
   auto list = store_->ListCheckIns(w.spec.id, 1000, false);
   ASSERT_TRUE(list.ok());
@@ -1288,6 +1289,8 @@ TEST_F(SqliteStoreTest, TheWriterCheckpointsItselfWhenTheWalGrowsTooLong) {
   CheckInOneByOne(w.spec.id, 1, 300, 3000);
   constexpr uintmax_t kFrame = 24 + 4096;
   EXPECT_LE(fs::file_size(path_ + "-wal"), 32 + (32 + 16) * kFrame);
+  EXPECT_GT(store_->WalPages(), 0);
+  EXPECT_LE(store_->WalPages(), 32 + 16);
   auto list = store_->ListCheckIns(w.spec.id, 1000, false);
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list.value().size(), 300u);
