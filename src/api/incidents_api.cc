@@ -13,6 +13,7 @@
 #include "api/ack_link.h"
 #include "base/markup.h"
 #include "base/time.h"
+#include "incident/timeline.h"
 #include "notify/channels.h"
 
 namespace overdue::api {
@@ -567,14 +568,14 @@ struct IncidentsApi::Impl {
       if (!inc.value() || inc.value()->project_id != project) {
         return reply(Error(404, "not found"));
       }
-      auto timeline = store.ListTimeline(*id);
-      if (!timeline.ok()) return reply(FromError(timeline.error()));
       store::NotificationFilter nf;
       nf.project_id = project;
       nf.incident_id = *id;
       nf.limit = kMaxListLimit;
       auto notes = store.ListNotifications(nf);
       if (!notes.ok()) return reply(FromError(notes.error()));
+      auto timeline = incident::ReadTimeline(store, project, *id);
+      if (!timeline.ok()) return reply(FromError(timeline.error()));
       json j = IncidentJson(*inc.value());
       j["timeline"] = json::array();
       for (const auto& e : timeline.value()) j["timeline"].push_back(EntryJson(e));

@@ -362,6 +362,8 @@ struct Desk::Impl {
       n.project_id = w.project_id;
       n.watch_id = w.id;
       n.channel_id = channel_id;
+      n.channel_name = ch->second.name;
+      n.channel_kind = ch->second.kind;
       n.event = std::string(event);
       n.idempotency_key = fmt::format("overdue-{}-{}", n.incident_id, n.id);
       n.context = text;
@@ -369,25 +371,20 @@ struct Desk::Impl {
       n.created = now;
       n.next_attempt_at = now;
       p.mutations.emplace_back(store::UpsertNotification{n});
-      if (inc) {
-        json data{{"notification", n.id},
-                  {"channel", channel_id.ToString()},
-                  {"channel_name", ch->second.name},
-                  {"kind", ch->second.kind},
-                  {"event", event}};
-        if (silence) {
-          data["silence"] = silence->id.ToString();
-          p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
-              inc->id, now, "held", "system",
-              fmt::format("{} to {} held back by a silence ({})", event, ch->second.name,
-                          silence->reason.empty() ? silence->id.ToString() : silence->reason),
-              data.dump()}});
-        } else {
-          p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
-              inc->id, now, "notification", "system",
-              fmt::format("{} notification to {} ({})", event, ch->second.name, ch->second.kind),
-              data.dump()}});
-        }
+      // A notification sent has no stored timeline entry: the timeline derives it from the
+      // outbox row (incident/timeline.h). One held back says by which silence.
+      if (inc && silence) {
+        const json data{{"notification", n.id},
+                        {"channel", channel_id.ToString()},
+                        {"channel_name", ch->second.name},
+                        {"kind", ch->second.kind},
+                        {"event", event},
+                        {"silence", silence->id.ToString()}};
+        p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
+            inc->id, now, "held", "system",
+            fmt::format("{} to {} held back by a silence ({})", event, ch->second.name,
+                        silence->reason.empty() ? silence->id.ToString() : silence->reason),
+            data.dump()}});
       }
       if (!silence) p.notifications.push_back(std::move(n));
     }
@@ -1054,6 +1051,8 @@ void Desk::TestChannel(int64_t project_id, const Uuid& id,
       n.id = ++d.last_notification_id;
       n.project_id = project_id;
       n.channel_id = id;
+      n.channel_name = it->second.name;
+      n.channel_kind = it->second.kind;
       n.event = "test";
       n.idempotency_key = fmt::format("overdue-test-{}", n.id);
       n.context = context.dump();

@@ -10,6 +10,7 @@
 
 #include "base/mutex.h"
 #include "base/time.h"
+#include "incident/timeline.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace overdue::incident {
@@ -155,7 +156,10 @@ class DeskTest : public ::testing::Test {
 
   std::vector<std::string> TimelineKinds(int64_t id) {
     std::vector<std::string> out;
-    auto timeline = store_->ListTimeline(id);
+    auto inc = store_->GetIncident(id);
+    EXPECT_TRUE(inc.ok() && inc.value());
+    if (!inc.ok() || !inc.value()) return out;
+    auto timeline = ReadTimeline(*store_, inc.value()->project_id, id);
     EXPECT_TRUE(timeline.ok());
     if (!timeline.ok()) return out;
     for (const auto& e : timeline.value()) out.push_back(e.kind);

@@ -137,6 +137,10 @@ struct Notification {
   int64_t project_id = 0;
   Uuid watch_id;
   Uuid channel_id;
+  // The channel's name and kind when the notification was written: the incident's timeline
+  // shows them even after the channel is renamed or deleted.
+  std::string channel_name;
+  std::string channel_kind;
   std::string event;  // "down", "late", "escalation", "reminder", "reopened", "recovery", "test"
   std::string idempotency_key;
   std::string context;  // JSON object text: the template variables (notify/message.h)

@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "base/duration.h"
 #include "base/mutex.h"
 #include "notify/channels.h"
 
@@ -26,10 +25,6 @@ struct Due {
   int64_t id;
   bool operator>(const Due& o) const { return at > o.at || (at == o.at && id > o.id); }
 };
-
-int64_t Millis(base::Duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
 
 }  // namespace
 
@@ -120,11 +115,14 @@ struct Notifier::Impl {
                    n.attempts, n.last_error);
     }
 
+    // The attempt row and the outbox row's new state; the incident's timeline derives its
+    // "attempt" entry from them (incident/timeline.h). A delivery that finally failed gets
+    // an entry of its own, so that it stands out.
     std::vector<store::Mutation> m;
     m.emplace_back(store::InsertAttempt{n.id, now, o.ok, std::string(FailureReasonName(o.reason)),
-                                        o.code, o.detail.substr(0, 500), o.duration});
-    m.emplace_back(store::UpsertNotification{n});
-    if (n.incident_id != 0) {
+                                        o.code, o.detail.substr(0, 500), o.duration,
+                                        retry ? n.next_attempt_at : base::TimePoint{}});
+    if (n.incident_id != 0 && !o.ok && !retry) {
       const json data{{"notification", n.id},
                       {"channel", n.channel_id.ToString()},
                       {"channel_name", channel_name},
@@ -134,29 +132,13 @@ struct Notifier::Impl {
                       {"code", o.code},
                       {"duration_ms", static_cast<double>(o.duration.count()) / 1000.0},
                       {"attempt", n.attempts}};
-      std::string message;
-      if (o.ok) {
-        message = fmt::format("{} delivered to {} ({}{} ms)", n.event, channel_name,
-                              o.code ? fmt::format("{}, ", o.code) : "", Millis(o.duration));
-      } else {
-        message = fmt::format(
-            "{} to {}: attempt {} failed: {}{}", n.event, channel_name, n.attempts, n.last_error,
-            retry ? fmt::format(
-                        " (retry in {})",
-                        base::FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(
-                            n.next_attempt_at - now)))
-                  : "");
-      }
-      m.emplace_back(store::AppendTimeline{
-          model::TimelineEntry{n.incident_id, now, "attempt", "notifier", message, data.dump()}});
-      if (!o.ok && !retry) {
-        m.emplace_back(store::AppendTimeline{model::TimelineEntry{
-            n.incident_id, now, "delivery_failed", "notifier",
-            fmt::format("{} to {} FAILED after {} attempt{}: {}", n.event, channel_name, n.attempts,
-                        n.attempts == 1 ? "" : "s", n.last_error),
-            data.dump()}});
-      }
+      m.emplace_back(store::AppendTimeline{model::TimelineEntry{
+          n.incident_id, now, "delivery_failed", "notifier",
+          fmt::format("{} to {} FAILED after {} attempt{}: {}", n.event, channel_name, n.attempts,
+                      n.attempts == 1 ? "" : "s", n.last_error),
+          data.dump()}});
     }
+    m.emplace_back(store::UpdateNotificationState{std::move(n)});
     record(std::move(m));
   }
 };

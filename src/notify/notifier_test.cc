@@ -147,7 +147,14 @@ TEST(NotifierTest, RetriesWithBackoffThenMarksFailedAndRecordsEveryAttempt) {
       ++attempts;
       EXPECT_FALSE(a->ok);
       EXPECT_EQ(a->reason, "refused");
-    } else if (const auto* u = std::get_if<store::UpsertNotification>(&m)) {
+      // When the retry comes (the timeline says so): 10 s, then 20 s, then none.
+      const base::Duration wait = attempts == 1 ? seconds(10) : seconds(20);
+      if (attempts < 3) {
+        EXPECT_EQ(a->retry_at, a->at + wait);
+      } else {
+        EXPECT_EQ(a->retry_at, base::TimePoint{});
+      }
+    } else if (const auto* u = std::get_if<store::UpdateNotificationState>(&m)) {
       last = u->notification;
     } else if (const auto* t = std::get_if<store::AppendTimeline>(&m)) {
       EXPECT_EQ(t->entry.incident_id, 9);
@@ -184,7 +191,7 @@ TEST(NotifierTest, UnknownChannelFailsAtOnceInsteadOfDisappearing) {
   recorder.WaitForRecords(1);
   bool failed = false;
   for (const auto& m : recorder.mutations()) {
-    if (const auto* u = std::get_if<store::UpsertNotification>(&m)) {
+    if (const auto* u = std::get_if<store::UpdateNotificationState>(&m)) {
       failed = u->notification.status == model::NotificationStatus::kFailed;
       EXPECT_NE(u->notification.last_error.find("no longer exists"), std::string::npos);
     }

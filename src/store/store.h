@@ -108,7 +108,13 @@ struct AppendTimeline {
 };
 struct UpsertNotification {
   model::Notification notification;
-};  // the outbox row: insert, or replace its status/attempts/next_attempt_at/...
+};  // the outbox row: insert, or replace every field
+// An attempt's outcome on an outbox row that exists: only its status, attempts,
+// next_attempt_at, finished_at and last_error are written (the row's message context, often
+// a kilobyte, and its incident index stay as they are).
+struct UpdateNotificationState {
+  model::Notification notification;
+};
 struct InsertAttempt {
   int64_t notification_id = 0;
   TimePoint at{};
@@ -117,12 +123,13 @@ struct InsertAttempt {
   int code = 0;
   std::string detail;
   base::Duration duration{0};
+  TimePoint retry_at{};  // a failed attempt to be retried: when; else the epoch
 };
 using Mutation =
     std::variant<UpsertProject, InsertApiKey, DeleteApiKey, UpsertWatch, UpdateRuntime, DeleteWatch,
                  InsertCheckIn, InsertFlip, SetMeta, UpsertChannel, DeleteChannel, UpsertPolicy,
                  DeletePolicy, UpsertSilence, DeleteSilence, UpsertIncident, AppendTimeline,
-                 UpsertNotification, InsertAttempt>;
+                 UpsertNotification, UpdateNotificationState, InsertAttempt>;
 
 struct IncidentFilter {
   int64_t project_id = 0;
@@ -149,6 +156,7 @@ struct Attempt {
   int code = 0;
   std::string detail;
   base::Duration duration{0};
+  TimePoint retry_at{};  // the epoch: not retried (delivered, failed for good, or schema < 5)
 };
 
 class Store {

@@ -80,9 +80,10 @@ BENCHMARK(BM_ApplyBatch256)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseR
 // One slice of an incident storm as the journal commits it: per incident the watch's runtime,
 // the flip, the incident, its "opened" and "notification" timeline entries and the outbox row
 // with a ~900-byte message context; 1,024 incidents per transaction, among 20,000 watches
-// (durability=commit). Arg 1 leaves out the "notification" timeline entry, arg 2 both timeline
-// entries, arg 3 the message context, arg 4 the runtime update of the (wide) watch row: what
-// each costs the writer (BENCHMARKS.md, "Incident storm").
+// (durability=commit). Arg 1 leaves out the "notification" timeline entry (what the desk
+// writes since schema 5), arg 2 both timeline entries, arg 3 the message context, arg 4 the
+// runtime update and the "notification" entry: what each costs the writer (BENCHMARKS.md,
+// "Incident storm").
 void BM_IncidentSlice1024(benchmark::State& state) {
   Db db(true);
   std::vector<model::Watch> watches(20'000);
@@ -161,6 +162,63 @@ BENCHMARK(BM_IncidentSlice1024)
     ->Arg(2)
     ->Arg(3)
     ->Arg(4)
+    ->Iterations(10)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// The journal's record of 1,024 deliveries, as the notifier writes them after a storm's
+// incidents: the attempt and the outbox row's new state (delivered). Arg 0 is the record
+// before schema 5: the attempt, the whole outbox row again (its ~800-byte message context
+// too) and an "attempt" timeline entry. Arg 1 is the record since: the attempt and an UPDATE
+// of the row's state columns only (BENCHMARKS.md, "Derived timeline entries").
+void BM_DeliveryRecords1024(benchmark::State& state) {
+  Db db(true);
+  const std::string context(780, 'x');
+  int64_t id = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::vector<Mutation> outbox;
+    std::vector<model::Notification> sent;
+    for (int i = 0; i < 1024; ++i) {
+      model::Notification n;
+      n.id = ++id;
+      n.incident_id = id;
+      n.project_id = 1;
+      n.watch_id = base::Uuid::Random();
+      n.channel_id = base::Uuid::Random();
+      n.channel_name = "bench";
+      n.channel_kind = "webhook";
+      n.event = "down";
+      n.idempotency_key = "overdue-" + std::to_string(id);
+      n.context = context;
+      outbox.push_back(UpsertNotification{n});
+      sent.push_back(std::move(n));
+    }
+    (void)db.store->Apply(outbox);
+    std::vector<Mutation> batch;
+    for (model::Notification& n : sent) {
+      n.status = model::NotificationStatus::kDelivered;
+      n.attempts = 1;
+      n.finished_at = base::FromMicros(n.id);
+      batch.push_back(InsertAttempt{n.id, n.finished_at, true, "", 204, "", {}, {}});
+      if (state.range(0) == 0) {
+        batch.push_back(AppendTimeline{model::TimelineEntry{
+            n.incident_id, n.finished_at, "attempt", "notifier",
+            "down delivered to bench (204, 3 ms)",
+            R"({"attempt":1,"channel":"5f0c0b3e-0000-4000-8000-000000000000","channel_name":"bench","code":204,"duration_ms":3.1,"event":"down","notification":1,"ok":true,"reason":""})"}});
+        batch.push_back(UpsertNotification{n});
+      } else {
+        batch.push_back(UpdateNotificationState{n});
+      }
+    }
+    state.ResumeTiming();
+    if (!db.store->Apply(batch).ok()) state.SkipWithError("apply failed");
+  }
+  state.SetItemsProcessed(state.iterations() * 1024);
+}
+BENCHMARK(BM_DeliveryRecords1024)
+    ->Arg(0)
+    ->Arg(1)
     ->Iterations(10)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -154,6 +154,8 @@ class SqliteStoreTest : public ::testing::Test {
     n.project_id = 1;
     n.watch_id = base::Uuid::Random();
     n.channel_id = base::Uuid::Random();
+    n.channel_name = "ops mail";
+    n.channel_kind = "email";
     n.event = "down";
     n.idempotency_key = "inc-" + std::to_string(incident_id) + "-" + std::to_string(id);
     n.context = R"({"watch":"nightly backup"})";
@@ -212,9 +214,19 @@ class SqliteStoreTest : public ::testing::Test {
     return c;
   }
 
-  // Undoes migration 4 in place: one wide watches table holding definition and runtime, as
-  // schema 3 left it on disk.
+  // Undoes migration 5 in place (its columns; not its data), as schema 4 left it on disk.
+  static void UndoSchemaFive(sqlite3* db) {
+    for (const char* sql : {"ALTER TABLE notifications DROP COLUMN channel_name",
+                            "ALTER TABLE notifications DROP COLUMN channel_kind",
+                            "ALTER TABLE attempts DROP COLUMN retry_at", "PRAGMA user_version=4"}) {
+      ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    }
+  }
+
+  // Undoes migrations 5 and 4 in place: one wide watches table holding definition and
+  // runtime, as schema 3 left it on disk.
   static void UndoSchemaFour(sqlite3* db) {
+    UndoSchemaFive(db);
     for (const char* sql : {
              R"sql(CREATE TABLE wide (
   id TEXT PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id), kind TEXT NOT NULL,
@@ -928,6 +940,8 @@ TEST_F(SqliteStoreTest, NotificationRoundTripsEveryFieldAndUpsertReplaces) {
   EXPECT_EQ(g.next_attempt_at, n.next_attempt_at);
   EXPECT_EQ(g.finished_at, n.finished_at);
   EXPECT_EQ(g.last_error, "timeout");
+  EXPECT_EQ(g.channel_name, "ops mail");
+  EXPECT_EQ(g.channel_kind, "email");
 
   model::Notification done = n;
   done.status = model::NotificationStatus::kDelivered;
@@ -944,6 +958,38 @@ TEST_F(SqliteStoreTest, NotificationRoundTripsEveryFieldAndUpsertReplaces) {
   EXPECT_EQ(list[0].finished_at, kT0 + seconds(99));
   EXPECT_EQ(list[0].last_error, "");
   EXPECT_EQ(list[0].idempotency_key, n.idempotency_key);
+}
+
+// An attempt's outcome changes the outbox row's delivery state and nothing else.
+TEST_F(SqliteStoreTest, UpdateNotificationStateWritesOnlyTheDeliveryState) {
+  const model::Notification n = FullNotification(5, 3);
+  ASSERT_TRUE(store_->Apply({UpsertNotification{n}}).ok());
+  model::Notification changed = n;
+  changed.status = model::NotificationStatus::kDelivered;
+  changed.attempts = 3;
+  changed.next_attempt_at = base::kNoTime;
+  changed.finished_at = kT0 + seconds(99);
+  changed.last_error = "";
+  changed.context = "{}";  // not written
+  changed.event = "recovery";
+  changed.channel_name = "renamed";
+  ASSERT_TRUE(store_->Apply({UpdateNotificationState{changed}}).ok());
+  // An update of a row that does not exist writes nothing.
+  ASSERT_TRUE(store_->Apply({UpdateNotificationState{FullNotification(6, 3)}}).ok());
+  Reopen();
+  NotificationFilter f;
+  f.project_id = 1;
+  auto list = store_->ListNotifications(f).value();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].status, model::NotificationStatus::kDelivered);
+  EXPECT_EQ(list[0].attempts, 3);
+  EXPECT_EQ(list[0].next_attempt_at, base::kNoTime);
+  EXPECT_EQ(list[0].finished_at, kT0 + seconds(99));
+  EXPECT_EQ(list[0].last_error, "");
+  EXPECT_EQ(list[0].context, n.context);
+  EXPECT_EQ(list[0].event, "down");
+  EXPECT_EQ(list[0].channel_name, "ops mail");
+  EXPECT_TRUE(store_->LoadPendingNotifications().value().empty());
 }
 
 TEST_F(SqliteStoreTest, LoadPendingNotificationsOnlyPendingOldestFirst) {
@@ -1021,7 +1067,8 @@ TEST_F(SqliteStoreTest, ListNotificationsAppliesEveryFilterNewestFirst) {
 }
 
 TEST_F(SqliteStoreTest, AttemptsRoundTripOldestFirst) {
-  InsertAttempt failed{7, kT0, false, "timeout", 0, "no answer in 10s", seconds(10)};
+  InsertAttempt failed{
+      7, kT0, false, "timeout", 0, "no answer in 10s", seconds(10), kT0 + seconds(30)};
   InsertAttempt rejected{
       7, kT0 - seconds(1), false, "http_status", 503, "busy", std::chrono::microseconds(1234)};
   InsertAttempt ok{7, kT0 + seconds(60), true, "", 200, "", std::chrono::milliseconds(80)};
@@ -1038,11 +1085,13 @@ TEST_F(SqliteStoreTest, AttemptsRoundTripOldestFirst) {
   EXPECT_EQ(got[0].code, 0);
   EXPECT_EQ(got[0].detail, "no answer in 10s");
   EXPECT_EQ(got[0].duration, seconds(10));
+  EXPECT_EQ(got[0].retry_at, kT0 + seconds(30));
   EXPECT_EQ(got[1].code, 503);  // insertion order, not `at`
   EXPECT_EQ(got[1].duration, std::chrono::microseconds(1234));
   EXPECT_TRUE(got[2].ok);
   EXPECT_EQ(got[2].code, 200);
   EXPECT_EQ(got[2].duration, std::chrono::milliseconds(80));
+  EXPECT_EQ(got[2].retry_at, base::TimePoint{});
   EXPECT_EQ(store_->ListAttempts(8).value().size(), 1u);
   EXPECT_TRUE(store_->ListAttempts(9).value().empty());
 }
@@ -1151,7 +1200,7 @@ TEST_F(SqliteStoreTest, MigratesASchemaTwoDatabase) {
   EXPECT_EQ(store_->LoadChannels().value().size(), 1u);
   EXPECT_EQ(store_->LoadActiveIncidents().value().size(), 1u);
   EXPECT_EQ(store_->LoadPendingNotifications().value().size(), 1u);
-  EXPECT_EQ(QueryInt("PRAGMA user_version"), 4);
+  EXPECT_EQ(QueryInt("PRAGMA user_version"), 5);
 }
 
 // A data dir written by schema 3 (definition and runtime in one row) opens, migrates, and
@@ -1192,6 +1241,59 @@ TEST_F(SqliteStoreTest, MigratesASchemaThreeDatabase) {
   Reopen();
   EXPECT_EQ(store_->GetWatch(w.spec.id).value()->runtime.n_pings, 8);
   EXPECT_EQ(store_->ListWatches(1).value().size(), 2u);
+}
+
+// A data dir written by schema 4 stored the "notification" and "attempt" timeline entries.
+// The upgrade takes each notification's channel name and kind from its entry, drops the
+// entries the timeline now derives, and keeps every other one (a held notification's, a
+// final failure's, a missing channel's, the incident's own).
+TEST_F(SqliteStoreTest, MigratesASchemaFourDatabase) {
+  model::Notification sent = FullNotification(1, 7);
+  model::Notification held = FullNotification(2, 7);
+  held.status = model::NotificationStatus::kHeld;
+  model::Notification late = FullNotification(3, 0);  // no incident, no entry
+  const std::string sent_data =
+      R"({"channel":"c","channel_name":"ops mail","event":"down","kind":"email","notification":1})";
+  const std::string held_data =
+      R"({"channel":"c","channel_name":"pager","event":"down","kind":"webhook","notification":2,"silence":"s"})";
+  const std::string attempt_data =
+      R"({"notification":1,"channel":"c","channel_name":"ops mail","event":"down","ok":true})";
+  ASSERT_TRUE(
+      store_
+          ->Apply({UpsertNotification{sent}, UpsertNotification{held}, UpsertNotification{late},
+                   InsertAttempt{1, kT0, true, "", 204, "", seconds(1)},
+                   AppendTimeline{{7, kT0, "opened", "system", "incident opened", "{}"}},
+                   AppendTimeline{{7, kT0, "notification", "system", "sent", sent_data}},
+                   AppendTimeline{{7, kT0, "held", "system", "held", held_data}},
+                   AppendTimeline{{7, kT0, "notification", "system", "channel gone: not notified",
+                                   R"({"channel":"x","event":"down"})"}},
+                   AppendTimeline{{7, kT0 + seconds(1), "attempt", "notifier", "ok", attempt_data}},
+                   AppendTimeline{{7, kT0 + seconds(2), "delivery_failed", "notifier", "failed",
+                                   attempt_data}}})
+          .ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  UndoSchemaFive(db);
+  sqlite3_close(db);
+  Reopen();
+  EXPECT_EQ(QueryInt("PRAGMA user_version"), 5);
+  NotificationFilter f;
+  f.project_id = 1;
+  std::map<int64_t, std::pair<std::string, std::string>> channels;
+  const auto listed = store_->ListNotifications(f);
+  ASSERT_TRUE(listed.ok());
+  for (const auto& n : listed.value()) channels[n.id] = {n.channel_name, n.channel_kind};
+  EXPECT_EQ(channels, (std::map<int64_t, std::pair<std::string, std::string>>{
+                          {1, {"ops mail", "email"}}, {2, {"pager", "webhook"}}, {3, {"", ""}}}));
+  std::vector<std::string> kept;
+  const auto timeline = store_->ListTimeline(7);
+  ASSERT_TRUE(timeline.ok());
+  for (const auto& e : timeline.value()) kept.push_back(e.kind + " " + e.message);
+  EXPECT_EQ(kept, (std::vector<std::string>{"opened incident opened", "held held",
+                                            "notification channel gone: not notified",
+                                            "delivery_failed failed"}));
+  EXPECT_EQ(store_->ListAttempts(1).value().at(0).retry_at, base::TimePoint{});
 }
 
 // LoadWatches merges two scans in id order: every watch gets its own runtime, a watch whose
