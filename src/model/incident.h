@@ -36,6 +36,7 @@ struct Channel {
 struct EscalationStep {
   std::vector<Uuid> channels;
   Duration wait = std::chrono::minutes(10);
+  bool operator==(const EscalationStep&) const = default;
 };
 
 // The part of a policy copied onto an incident when it opens: editing the policy later
@@ -49,6 +50,7 @@ struct EscalationChain {
   // An acknowledged incident still down after this long is re-opened and escalates again
   // from the first step (PagerDuty's acknowledgement timeout; 0: never).
   Duration ack_timeout{0};
+  bool operator==(const EscalationChain&) const = default;
 };
 
 // An escalation policy. Which policy a watch uses: a policy listing the watch's id, else

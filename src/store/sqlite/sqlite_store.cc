@@ -1193,6 +1193,10 @@ class SqliteStore final : public Store {
     Stmt upsert_channel, delete_channel, upsert_policy, delete_policy;
     Stmt upsert_silence, delete_silence, upsert_incident, append_timeline;
     Stmt upsert_notification, update_notification_state, insert_attempt;
+    // The text of the chain written last: in a storm every incident copies the same chain
+    // (of its policy, or the implicit one), and comparing is cheaper than writing JSON.
+    model::EscalationChain last_chain;
+    std::string last_chain_text = ChainText(last_chain);
   };
   struct ReaderStmts {
     Stmt projects, api_keys, all_watch_definitions, all_runtimes, get_watch, project_watches;
@@ -1638,7 +1642,12 @@ class SqliteStore final : public Store {
     s.Bind(12, std::string_view(i.resolved_by));
     s.Bind(13, std::string_view(i.resolve_reason));
     s.Bind(14, std::string_view(i.policy_name));
-    s.Bind(15, std::string_view(ChainText(i.chain)));
+    WriterStmts& w = *writer_stmts_;
+    if (!(i.chain == w.last_chain)) {
+      w.last_chain_text = ChainText(i.chain);
+      w.last_chain = i.chain;
+    }
+    s.Bind(15, std::string_view(w.last_chain_text));
     s.Bind(16, i.escalation_id);
     s.Bind(17, int64_t{i.step});
     s.Bind(18, int64_t{i.round});

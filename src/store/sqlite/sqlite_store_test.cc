@@ -726,6 +726,32 @@ TEST_F(SqliteStoreTest, DeleteWatchRemovesItsSilencesAndKeepsItsIncidents) {
   EXPECT_EQ(NotificationIds(f), std::vector<int64_t>{1});
 }
 
+// Incidents of a storm share one chain, whose text the writer keeps; one with another chain
+// between them, or after them, is written with its own.
+TEST_F(SqliteStoreTest, EachIncidentKeepsItsOwnChain) {
+  const base::Uuid w = base::Uuid::Random();
+  model::Incident a = FullIncident(1, w);
+  model::Incident b = FullIncident(2, w);
+  b.chain = a.chain;
+  b.chain.steps.pop_back();
+  b.chain.repeat = 5;
+  model::Incident c = FullIncident(3, w);
+  c.chain = a.chain;
+  model::Incident d = FullIncident(4, w);
+  d.chain = a.chain;
+  d.chain.steps[0].wait += seconds(1);
+  ASSERT_TRUE(store_->Apply({UpsertIncident{a}, UpsertIncident{b}, UpsertIncident{c}}).ok());
+  ASSERT_TRUE(store_->Apply({UpsertIncident{d}}).ok());
+  Reopen();
+  for (const model::Incident* want : {&a, &b, &c, &d}) {
+    auto got = store_->GetIncident(want->id);
+    ASSERT_TRUE(got.ok() && got.value()) << want->id;
+    EXPECT_TRUE(got.value()->chain == want->chain) << want->id;
+  }
+  EXPECT_FALSE(a.chain == b.chain);
+  EXPECT_FALSE(a.chain == d.chain);
+}
+
 TEST_F(SqliteStoreTest, IncidentRoundTripsEveryFieldAndUpsertReplaces) {
   const base::Uuid watch = base::Uuid::Random();
   const model::Incident inc = FullIncident(42, watch);
