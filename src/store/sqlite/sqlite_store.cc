@@ -805,6 +805,8 @@ class SqliteStore final : public Store {
         !st.ok()) {
       return st;
     }
+    const std::string cache = "PRAGMA cache_size=-" + std::to_string(o.writer_cache_kib);
+    if (auto st = Exec(writer_, cache.c_str()); !st.ok()) return st;
     if (auto st = Migrate(); !st.ok()) return st;
     if (auto st = OpenConnection(o.path, &reader_); !st.ok()) return st;
     if (auto st = OpenConnection(o.path, &checkpoint_db_); !st.ok()) return st;

@@ -24,6 +24,10 @@ struct SqliteOptions {
   // checkpoints", compares 8 and 32 MiB).
   int checkpoint_pages = 1000;
   int inline_checkpoint_pages = 2048;
+  // The writer's page cache, at most. SQLite's default (2,000 KiB) is smaller than what one
+  // commit of a storm's incidents touches, so pages were spilled to the WAL mid-transaction
+  // and read back (BENCHMARKS.md, "Derived timeline entries").
+  int writer_cache_kib = 8192;
 };
 
 // Opens (creating and migrating as needed) the database. Refuses a file written by a newer

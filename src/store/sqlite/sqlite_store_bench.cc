@@ -22,13 +22,15 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Db {
-  explicit Db(bool sync_full) {
+  explicit Db(bool sync_full, int cache_kib = SqliteOptions{}.writer_cache_kib) {
     std::string name = "store_bench_";
     name += std::to_string(::getpid());
     dir = fs::temp_directory_path() / name;
     fs::remove_all(dir);
     fs::create_directories(dir);
-    store = std::move(OpenSqlite(SqliteOptions{(dir / "b.db").string(), sync_full}).value());
+    SqliteOptions options{(dir / "b.db").string(), sync_full};
+    options.writer_cache_kib = cache_kib;
+    store = std::move(OpenSqlite(options).value());
     std::vector<Mutation> init(1, UpsertProject{});
     auto& p = std::get<UpsertProject>(init[0]).project;
     p.id = 1;
@@ -83,9 +85,10 @@ BENCHMARK(BM_ApplyBatch256)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseR
 // (durability=commit). Arg 1 leaves out the "notification" timeline entry (what the desk
 // writes since schema 5), arg 2 both timeline entries, arg 3 the message context, arg 4 the
 // runtime update and the "notification" entry: what each costs the writer (BENCHMARKS.md,
-// "Incident storm").
+// "Incident storm"). The second argument is the writer's page cache in KiB (SQLite's default
+// is 2,000).
 void BM_IncidentSlice1024(benchmark::State& state) {
-  Db db(true);
+  Db db(true, static_cast<int>(state.range(1)));
   std::vector<model::Watch> watches(20'000);
   std::vector<Mutation> seed;
   for (auto& w : watches) {
@@ -157,11 +160,13 @@ void BM_IncidentSlice1024(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 1024);
 }
 BENCHMARK(BM_IncidentSlice1024)
-    ->Arg(0)
-    ->Arg(1)
-    ->Arg(2)
-    ->Arg(3)
-    ->Arg(4)
+    ->Args({0, 8192})
+    ->Args({1, 8192})
+    ->Args({2, 8192})
+    ->Args({3, 8192})
+    ->Args({4, 8192})
+    ->Args({1, 2000})
+    ->Args({1, 16384})
     ->Iterations(10)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
