@@ -745,8 +745,16 @@ Status CheckCommand(const json& in, json& out, const CheckOptions&) {
 struct Message {
   std::string event;
   const MessageInput* input = nullptr;
-  json vars;  // TemplateContext(event, input->context)
   MessageTemplate custom;
+  // TemplateContext(event, input->context), built on first use: a webhook with its default
+  // body, the commonest message, never needs it.
+  const json& vars() const {
+    if (!vars_) vars_ = TemplateContext(event, input->context);
+    return *vars_;
+  }
+
+ private:
+  mutable std::optional<json> vars_;
 };
 
 std::string Str(const json& j, std::string_view key) {
@@ -776,7 +784,7 @@ int64_t Priority(const json& config, std::string_view event, int64_t normal) {
 }
 
 std::string AckUrl(const Message& m) {
-  return IsAlarm(m.event) ? HeaderValue(Str(m.vars, "incident", "ack_url")) : "";
+  return IsAlarm(m.event) ? HeaderValue(Str(m.vars(), "incident", "ack_url")) : "";
 }
 
 // The context the webhook and command receive: as stored, with `event`.
@@ -858,9 +866,11 @@ Result<Delivery> BuildWebhook(const json& config, const Message& m) {
   const std::string body_template = config.value("body", "");
   if (d.method != "GET") {
     if (!body_template.empty()) {
-      auto body = Render(body_template, m.vars, Escape::kJson);
+      auto body = Render(body_template, m.vars(), Escape::kJson);
       if (!body.ok()) return base::InvalidArgument("config.body: " + body.error().message);
       d.body = std::move(body).value();
+    } else if (m.input->context.is_object() && m.input->context.contains("event")) {
+      d.body = Dump(m.input->context);  // as EventContext(m), without copying it
     } else {
       d.body = Dump(EventContext(m));
     }
@@ -958,7 +968,7 @@ Result<Delivery> BuildNtfy(const json& config, const Message& m) {
                {"Title", EncodeWords(TruncateChars(text->subject, kNtfyTitleChars), " ")},
                {"Priority", std::to_string(Priority(config, m.event, 3))},
                {"Tags", tag}};
-  if (const std::string url = HeaderValue(Str(m.vars, "incident", "url")); !url.empty()) {
+  if (const std::string url = HeaderValue(Str(m.vars(), "incident", "url")); !url.empty()) {
     d.headers.emplace_back("Click", url);
   }
   if (const std::string ack = AckUrl(m); !ack.empty()) {
@@ -1002,7 +1012,7 @@ Result<Delivery> BuildPushover(const json& config, const Message& m) {
   if (const std::string ack = AckUrl(m); !ack.empty()) {
     form.emplace_back("url", ack);
     form.emplace_back("url_title", "Acknowledge");
-  } else if (const std::string url = Str(m.vars, "incident", "url"); !url.empty()) {
+  } else if (const std::string url = Str(m.vars(), "incident", "url"); !url.empty()) {
     form.emplace_back("url", url);
     form.emplace_back("url_title", "Incident");
   }
@@ -1059,7 +1069,7 @@ Result<Delivery> BuildVoice(const json& config, const Message& m) {
   } else if (!m.custom.subject.empty()) {
     spoken = text->subject;
   } else {
-    spoken = "This is an alert from overdue. " + Str(m.vars, "message", "headline") + ".";
+    spoken = "This is an alert from overdue. " + Str(m.vars(), "message", "headline") + ".";
   }
   const std::string say = base::MarkupEscape(TruncateChars(TrimRight(spoken), kVoiceMaxChars));
   // Said twice: the first words of a call are often missed while the phone reaches an ear.
@@ -1083,9 +1093,9 @@ Result<Delivery> BuildCommand(const json& config, const Message& m) {
   d.command = config.value("command", "");
   d.stdin_data = Dump(EventContext(m)) + "\n";
   d.env = {{"OVERDUE_EVENT", EnvValue(m.event)},
-           {"OVERDUE_INCIDENT_ID", EnvValue(Str(m.vars, "incident", "id"))},
-           {"OVERDUE_WATCH_ID", EnvValue(Str(m.vars, "watch", "id"))},
-           {"OVERDUE_WATCH_NAME", EnvValue(Str(m.vars, "watch", "name"))},
+           {"OVERDUE_INCIDENT_ID", EnvValue(Str(m.vars(), "incident", "id"))},
+           {"OVERDUE_WATCH_ID", EnvValue(Str(m.vars(), "watch", "id"))},
+           {"OVERDUE_WATCH_NAME", EnvValue(Str(m.vars(), "watch", "name"))},
            {"OVERDUE_SUBJECT", EnvValue(text->subject)},
            {"OVERDUE_MESSAGE", EnvValue(text->body)}};
   d.timeout = std::chrono::seconds(config.value("timeout_seconds", kDefaultTimeoutSeconds));
@@ -1168,7 +1178,7 @@ base::Result<nlohmann::json> ValidateChannel(std::string_view kind, const nlohma
   }
 }
 
-base::Result<Delivery> BuildDelivery(const model::Channel& channel, const MessageInput& message) {
+base::Result<json> PrepareConfig(const model::Channel& channel) {
   const Kind* kind = FindKind(channel.kind);
   if (kind == nullptr) return UnknownKind(channel.kind);
   try {
@@ -1177,16 +1187,32 @@ base::Result<Delivery> BuildDelivery(const model::Channel& channel, const Messag
     if (!config.ok()) {
       return base::InvalidArgument("stored channel config: " + config.error().message);
     }
+    return config;
+  } catch (const std::exception& e) {
+    return base::Internal(std::string("checking the channel's config: ") + e.what());
+  }
+}
+
+base::Result<Delivery> BuildDelivery(const model::Channel& channel, const json& prepared_config,
+                                     const MessageInput& message) {
+  const Kind* kind = FindKind(channel.kind);
+  if (kind == nullptr) return UnknownKind(channel.kind);
+  try {
     Message m;
     m.event = message.event.empty() ? Str(message.context, "event") : message.event;
     m.input = &message;
-    m.vars = TemplateContext(m.event, message.context);
-    m.custom = TemplateOf(config.value());
-    return kind->build(config.value(), m);
+    m.custom = TemplateOf(prepared_config);
+    return kind->build(prepared_config, m);
   } catch (const std::exception& e) {
     // A broken invariant (the checked config has the types the builders read), not input.
     return base::Internal(std::string("building the delivery: ") + e.what());
   }
+}
+
+base::Result<Delivery> BuildDelivery(const model::Channel& channel, const MessageInput& message) {
+  auto config = PrepareConfig(channel);
+  if (!config.ok()) return config.error();
+  return BuildDelivery(channel, config.value(), message);
 }
 
 }  // namespace overdue::notify

@@ -50,4 +50,12 @@ struct MessageInput {
 // REQUIRES: channel.config passed ValidateChannel. An error only if a template fails to render.
 base::Result<Delivery> BuildDelivery(const model::Channel& channel, const MessageInput& message);
 
+// The same in two steps, for a caller that sends many messages to one channel: its stored
+// config parsed and checked once (an error if it no longer passes), then each message built
+// from that. BuildDelivery(channel, m) == BuildDelivery(channel, PrepareConfig(channel), m).
+base::Result<nlohmann::json> PrepareConfig(const model::Channel& channel);
+base::Result<Delivery> BuildDelivery(const model::Channel& channel,
+                                     const nlohmann::json& prepared_config,
+                                     const MessageInput& message);
+
 }  // namespace overdue::notify

@@ -74,6 +74,32 @@ struct Notifier::Impl {
   std::mt19937_64 rng GUARDED_BY(mu){std::random_device{}()};
   bool stopped GUARDED_BY(mu) = false;
 
+  // Each channel's config as last parsed and checked (channels.h, PrepareConfig), reused while
+  // its kind and stored text stay the same: a storm sends thousands of messages to one
+  // channel, and checking its config compiles its templates.
+  struct Prepared {
+    std::string kind;
+    std::string config;
+    base::Result<json> checked;
+  };
+  base::Mutex prepared_mu;
+  std::unordered_map<base::Uuid, Prepared, base::UuidHash> prepared GUARDED_BY(prepared_mu);
+
+  // The checked config of `channel` (a copy: the map may change once the lock is released).
+  base::Result<json> PreparedConfig(const model::Channel& channel) {
+    base::MutexLock lock(&prepared_mu);
+    auto it = prepared.find(channel.id);
+    if (it == prepared.end() || it->second.kind != channel.kind ||
+        it->second.config != channel.config) {
+      if (prepared.size() > 4096) prepared.clear();  // deleted channels never come back
+      it = prepared
+               .insert_or_assign(channel.id,
+                                 Prepared{channel.kind, channel.config, PrepareConfig(channel)})
+               .first;
+    }
+    return it->second.checked;
+  }
+
   // Records one attempt's outcome and decides what follows. Transport thread (or the Tick
   // thread for attempts that could not even be built).
   void Finish(Notification n, const Outcome& o, const std::string& channel_name) {
@@ -198,7 +224,9 @@ size_t Notifier::Tick() {
     if (input.context.is_discarded()) input.context = json::object();
     input.idempotency_key = n.idempotency_key;
     input.now = d.clock.Now();
-    auto delivery = BuildDelivery(*channel, input);
+    auto config = d.PreparedConfig(*channel);
+    auto delivery = config.ok() ? BuildDelivery(*channel, config.value(), input)
+                                : base::Result<Delivery>(config.error());
     if (!delivery.ok()) {
       Outcome o;
       o.reason = FailureReason::kClientError;

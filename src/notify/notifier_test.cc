@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 
 #include <gtest/gtest.h>
@@ -197,6 +198,67 @@ TEST(NotifierTest, UnknownChannelFailsAtOnceInsteadOfDisappearing) {
     }
   }
   EXPECT_TRUE(failed);
+  notifier.Stop();
+  transport.Stop();
+}
+
+// The notifier checks a channel's config once and reuses it, but a changed config is used
+// from the next message on: here a command channel whose command is edited from `true` to
+// `exit 3`, then made invalid.
+TEST(NotifierTest, AnEditedChannelIsUsedFromTheNextMessageOn) {
+  base::ManualClock clock(base::FromMicros(1'800'000'000'000'000));
+  Transport transport(TransportOptions{});
+  transport.Start();
+  Recorder recorder;
+  std::mutex mu;
+  model::Channel channel;
+  channel.id = base::Uuid::Random();
+  channel.project_id = 1;
+  channel.name = "script";
+  channel.kind = "command";
+  channel.config = R"({"command":"true"})";
+  Notifier notifier(
+      clock, transport, NotifierOptions{},
+      [&](const base::Uuid&) -> std::optional<model::Channel> {
+        std::lock_guard<std::mutex> lock(mu);
+        return channel;
+      },
+      [&](std::vector<store::Mutation>&& m) { recorder.Record(std::move(m)); }, nullptr);
+  auto send = [&](int64_t id, int records) {
+    model::Notification n;
+    n.id = id;
+    n.channel_id = channel.id;
+    n.event = "down";
+    n.context = R"({"event":"down","watch":{"name":"backup"}})";
+    n.next_attempt_at = clock.Now();
+    notifier.Enqueue({n});
+    EXPECT_EQ(notifier.Tick(), 1u);
+    recorder.WaitForRecords(records);
+  };
+  send(1, 1);
+  send(2, 2);  // the same config again
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    channel.config = R"({"command":"exit 3"})";
+  }
+  send(3, 3);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    channel.config = R"({"command":""})";
+  }
+  send(4, 4);
+  std::map<int64_t, std::string> outcome;
+  for (const auto& m : recorder.mutations()) {
+    if (const auto* a = std::get_if<store::InsertAttempt>(&m)) {
+      outcome[a->notification_id] = a->ok ? "ok" : a->reason + " " + a->detail;
+    }
+  }
+  ASSERT_EQ(outcome.size(), 4u);
+  EXPECT_EQ(outcome[1], "ok");
+  EXPECT_EQ(outcome[2], "ok");
+  EXPECT_EQ(outcome[3].rfind("command_failed", 0), 0u) << outcome[3];
+  EXPECT_NE(outcome[4].find("cannot build the message: stored channel config"), std::string::npos)
+      << outcome[4];
   notifier.Stop();
   transport.Stop();
 }
