@@ -1,9 +1,10 @@
 // Notifier: delivers the outbox. Receives committed pending notifications (from the incident
 // desk after each commit, and from the store at start-up), sends each through the Transport
 // when due, records every attempt (an attempts row and the outbox row's new state, from which
-// the incident's timeline derives its entry; through `record`, i.e. the journal), and retries failures with exponential backoff and jitter up to
-// max_attempts. A notification that finally fails is marked failed, shown on the incident and
-// counted in /metrics; none is ever dropped silently.
+// the incident's timeline derives its entry; through `record`, i.e. the journal), and retries
+// failures with exponential backoff and jitter up to max_attempts. A notification that finally
+// fails is marked failed, shown on the incident and counted in /metrics; none is ever dropped
+// silently.
 //
 // At-least-once: a notification is marked delivered only after the receiver accepted it, so
 // a crash between the attempt and that record sends it again after restart with the same
