@@ -168,6 +168,23 @@ class SqliteStoreTest : public ::testing::Test {
     return n;
   }
 
+  // `n` delivered at its third attempt.
+  static model::Notification Delivered(model::Notification n) {
+    n.status = model::NotificationStatus::kDelivered;
+    n.attempts = 3;
+    n.next_attempt_at = base::kNoTime;
+    n.finished_at = kT0 + seconds(99);
+    n.last_error = "";
+    return n;
+  }
+  static void ExpectDelivered(const model::Notification& n) {
+    EXPECT_EQ(n.status, model::NotificationStatus::kDelivered);
+    EXPECT_EQ(n.attempts, 3);
+    EXPECT_EQ(n.next_attempt_at, base::kNoTime);
+    EXPECT_EQ(n.finished_at, kT0 + seconds(99));
+    EXPECT_EQ(n.last_error, "");
+  }
+
   std::vector<int64_t> IncidentIds(const IncidentFilter& f) {
     auto r = store_->ListIncidents(f);
     EXPECT_TRUE(r.ok());
@@ -969,20 +986,10 @@ TEST_F(SqliteStoreTest, NotificationRoundTripsEveryFieldAndUpsertReplaces) {
   EXPECT_EQ(g.channel_name, "ops mail");
   EXPECT_EQ(g.channel_kind, "email");
 
-  model::Notification done = n;
-  done.status = model::NotificationStatus::kDelivered;
-  done.attempts = 3;
-  done.next_attempt_at = base::kNoTime;
-  done.finished_at = kT0 + seconds(99);
-  done.last_error = "";
-  ASSERT_TRUE(store_->Apply({UpsertNotification{done}}).ok());
+  ASSERT_TRUE(store_->Apply({UpsertNotification{Delivered(n)}}).ok());
   list = store_->ListNotifications(f).value();
   ASSERT_EQ(list.size(), 1u);
-  EXPECT_EQ(list[0].status, model::NotificationStatus::kDelivered);
-  EXPECT_EQ(list[0].attempts, 3);
-  EXPECT_EQ(list[0].next_attempt_at, base::kNoTime);
-  EXPECT_EQ(list[0].finished_at, kT0 + seconds(99));
-  EXPECT_EQ(list[0].last_error, "");
+  ExpectDelivered(list[0]);
   EXPECT_EQ(list[0].idempotency_key, n.idempotency_key);
 }
 
@@ -990,12 +997,7 @@ TEST_F(SqliteStoreTest, NotificationRoundTripsEveryFieldAndUpsertReplaces) {
 TEST_F(SqliteStoreTest, UpdateNotificationStateWritesOnlyTheDeliveryState) {
   const model::Notification n = FullNotification(5, 3);
   ASSERT_TRUE(store_->Apply({UpsertNotification{n}}).ok());
-  model::Notification changed = n;
-  changed.status = model::NotificationStatus::kDelivered;
-  changed.attempts = 3;
-  changed.next_attempt_at = base::kNoTime;
-  changed.finished_at = kT0 + seconds(99);
-  changed.last_error = "";
+  model::Notification changed = Delivered(n);
   changed.context = "{}";  // not written
   changed.event = "recovery";
   changed.channel_name = "renamed";
@@ -1007,11 +1009,7 @@ TEST_F(SqliteStoreTest, UpdateNotificationStateWritesOnlyTheDeliveryState) {
   f.project_id = 1;
   auto list = store_->ListNotifications(f).value();
   ASSERT_EQ(list.size(), 1u);
-  EXPECT_EQ(list[0].status, model::NotificationStatus::kDelivered);
-  EXPECT_EQ(list[0].attempts, 3);
-  EXPECT_EQ(list[0].next_attempt_at, base::kNoTime);
-  EXPECT_EQ(list[0].finished_at, kT0 + seconds(99));
-  EXPECT_EQ(list[0].last_error, "");
+  ExpectDelivered(list[0]);
   EXPECT_EQ(list[0].context, n.context);
   EXPECT_EQ(list[0].event, "down");
   EXPECT_EQ(list[0].channel_name, "ops mail");
