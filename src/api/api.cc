@@ -14,6 +14,7 @@
 #include "api/check_spec.h"
 #include "api/incidents_api.h"
 #include "api/ping_path.h"
+#include "base/json_text.h"
 #include "base/mutex.h"
 #include "model/state_machine.h"
 #include "schedule/schedule.h"
@@ -41,7 +42,7 @@ http::Response Json(int status, const json& j) {
   http::Response r;
   r.status = status;
   r.content_type = kJsonContentType;
-  r.body = j.dump();
+  r.body = base::JsonText(j);
   return r;
 }
 
@@ -271,7 +272,7 @@ struct Api::Impl {
       key = *h;
     } else if (!read && auth.body.contains("api_key")) {
       const json& k = auth.body["api_key"];
-      key = k.is_string() ? k.get<std::string>() : k.dump();
+      key = k.is_string() ? k.get<std::string>() : base::JsonText(k);
     }
     if (CodePoints(key) != 32) {
       *error = JsonError(401, "missing api key");
@@ -1273,7 +1274,7 @@ struct Api::Impl {
       return JsonError(400, "invalid export: \"version\" must be a positive integer");
     }
     if (version.get<int64_t>() > kExportVersion) {
-      return JsonError(400, "this export has format version " + version.dump() +
+      return JsonError(400, "this export has format version " + base::JsonText(version) +
                                 ", newer than this server reads (" +
                                 std::to_string(kExportVersion) + "): upgrade overdue first");
     }

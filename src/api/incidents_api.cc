@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "api/ack_link.h"
+#include "base/json_text.h"
 #include "base/markup.h"
 #include "base/time.h"
 #include "incident/timeline.h"
@@ -36,7 +37,7 @@ http::Response Json(int status, const json& j) {
   http::Response r;
   r.status = status;
   r.content_type = "application/json";
-  r.body = j.dump();
+  r.body = base::JsonText(j);
   return r;
 }
 
@@ -329,7 +330,7 @@ struct IncidentsApi::Impl {
     c.kind = kind;
     c.name = name.value().value_or("");
     if (c.name.empty()) c.name = kind;
-    c.config = normal.value().dump();
+    c.config = base::JsonText(normal.value());
     c.created = clock.Now();
     return c;
   }

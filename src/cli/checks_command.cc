@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/duration.h"
+#include "base/json_text.h"
 #include "base/uuid.h"
 
 namespace overdue::cli {
@@ -345,7 +346,7 @@ int RunChecks(const ChecksRequest& request, std::ostream& out, std::ostream& err
         return kExitUsage;
       }
       method = "POST";
-      body = b.value().dump();
+      body = base::JsonText(b.value());
       path = request.verb == Verb::kCreate ? "/api/v3/checks/" : check_path;
       what = request.verb == Verb::kCreate ? "checks create" : "check " + request.id;
       break;

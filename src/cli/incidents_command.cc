@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/duration.h"
+#include "base/json_text.h"
 #include "base/uuid.h"
 #include "cli/checks_command.h"
 
@@ -457,7 +458,7 @@ int RunIncidents(const IncidentsRequest& request, std::ostream& out, std::ostrea
   const Call& c = call.value();
 
   const ApiClient client(request.client.url, request.client.api_key);
-  auto r = client.Send(c.method, c.path, c.body.is_null() ? std::string() : c.body.dump());
+  auto r = client.Send(c.method, c.path, c.body.is_null() ? std::string() : base::JsonText(c.body));
   if (!r.ok()) {
     if (r.error().code == base::ErrorCode::kUnavailable) return ReportUnreachable(r.error(), err);
     err << "overdue: " << r.error().message << "\n";

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/duration.h"
+#include "base/json_text.h"
 #include "base/thread_name.h"
 #include "base/time.h"
 
@@ -55,6 +56,17 @@ std::vector<std::string> SplitTags(std::string_view tags) {
   std::istringstream in{std::string(tags)};
   for (std::string t; in >> t;) out.push_back(t);
   return out;
+}
+
+// At most `max` bytes of `s`, not ending inside a UTF-8 sequence (a body cut for a message).
+std::string Cut(std::string_view s, size_t max) {
+  if (s.size() <= max) return std::string(s);
+  size_t n = max;
+  for (int back = 0; back < 3 && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80;
+       ++back) {
+    --n;
+  }
+  return std::string(s.substr(0, n));
 }
 
 std::string Iso(TimePoint t) { return t == base::kNoTime ? "" : base::FormatIso8601(t, false); }
@@ -304,7 +316,7 @@ struct Desk::Impl {
       in_batch = &list.front();
     }
     const model::CheckIn& c = *in_batch;
-    std::string body = c.body.substr(0, options.max_body_in_message);
+    std::string body = Cut(c.body, options.max_body_in_message);
     return json{{"at", Iso(c.at)},
                 {"signal", model::SignalName(c.signal)},
                 {"exit_status", c.exit_status ? json(*c.exit_status) : json(nullptr)},
@@ -344,7 +356,7 @@ struct Desk::Impl {
               const WatchInfo& w, const json& context, TimePoint now) REQUIRES(mu) {
     if (to.empty()) return;
     const model::Silence* silence = SilenceFor(w, now);
-    const std::string text = context.dump();
+    const std::string text = base::JsonText(context);
     for (const Uuid& channel_id : to) {
       auto ch = channels.find(channel_id);
       if (ch == channels.end()) {
@@ -352,7 +364,7 @@ struct Desk::Impl {
           p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
               inc->id, now, "notification", "system",
               "channel " + channel_id.ToString() + " no longer exists: not notified",
-              json{{"channel", channel_id.ToString()}, {"event", event}}.dump()}});
+              base::JsonText(json{{"channel", channel_id.ToString()}, {"event", event}})}});
         }
         continue;
       }
@@ -384,7 +396,7 @@ struct Desk::Impl {
             inc->id, now, "held", "system",
             fmt::format("{} to {} held back by a silence ({})", event, ch->second.name,
                         silence->reason.empty() ? silence->id.ToString() : silence->reason),
-            data.dump()}});
+            base::JsonText(data)}});
       }
       if (!silence) p.notifications.push_back(std::move(n));
     }
@@ -450,9 +462,9 @@ struct Desk::Impl {
     info[inc.id] = w;
     const model::EscalationEffect e = model::OpenIncident(inc, now);
     p.mutations.emplace_back(store::UpsertIncident{inc});
-    p.mutations.emplace_back(store::AppendTimeline{
-        model::TimelineEntry{inc.id, now, "opened", "system", e.message,
-                             json{{"cause", inc.cause}, {"policy", inc.policy_name}}.dump()}});
+    p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
+        inc.id, now, "opened", "system", e.message,
+        base::JsonText(json{{"cause", inc.cause}, {"policy", inc.policy_name}})}});
     const json context = Context(e.event, &inc, WatchJson(w, "down", rt.last_ping),
                                  LastCheckInJson(w.id, last, pre), now);
     Notify(p, e.event, e.channels, &inc, w, context, now);
@@ -471,7 +483,7 @@ struct Desk::Impl {
     if (!e.ok()) return;
     p.mutations.emplace_back(store::UpsertIncident{inc});
     p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
-        inc.id, now, "resolved", by, e.value().message, json{{"reason", reason}}.dump()}});
+        inc.id, now, "resolved", by, e.value().message, base::JsonText(json{{"reason", reason}})}});
     if (notify) {
       const WatchInfo& w = info[inc.id];
       const json context = Context("recovery", &inc, WatchJson(w, "up", now),
@@ -628,7 +640,7 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
             it->second, c.at, "check_in", "check-in",
             fmt::format("check-in #{}: {}{}", c.n, model::SignalName(c.signal),
                         c.exit_status ? fmt::format(" (exit status {})", *c.exit_status) : ""),
-            data.dump()}});
+            base::JsonText(data)}});
         continue;
       }
       if (c.signal != model::Signal::kFail) continue;
@@ -1055,7 +1067,7 @@ void Desk::TestChannel(int64_t project_id, const Uuid& id,
       n.channel_kind = it->second.kind;
       n.event = "test";
       n.idempotency_key = fmt::format("overdue-test-{}", n.id);
-      n.context = context.dump();
+      n.context = base::JsonText(context);
       n.created = now;
       n.next_attempt_at = now;
       p.mutations.emplace_back(store::UpsertNotification{n});

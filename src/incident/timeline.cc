@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/duration.h"
+#include "base/json_text.h"
 
 namespace overdue::incident {
 namespace {
@@ -50,7 +51,7 @@ TimelineEntry NotificationEntry(const Notification& n) {
                        "notification",
                        "system",
                        fmt::format("{} notification to {} ({})", n.event, name, n.channel_kind),
-                       data.dump()};
+                       base::JsonText(data)};
 }
 
 // `number`: 1 for the first attempt of `n`.
@@ -79,7 +80,8 @@ TimelineEntry AttemptEntry(const Notification& n, const store::Attempt& a, int n
     }
     message = fmt::format("{} to {}: attempt {} failed: {}{}", n.event, name, number, error, retry);
   }
-  return TimelineEntry{n.incident_id, a.at, "attempt", "notifier", std::move(message), data.dump()};
+  return TimelineEntry{n.incident_id,       a.at, "attempt", "notifier", std::move(message),
+                       base::JsonText(data)};
 }
 
 }  // namespace

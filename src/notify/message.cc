@@ -11,6 +11,8 @@
 #include <kainjow/mustache.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/json_text.h"
+
 namespace overdue::notify {
 namespace {
 
@@ -145,7 +147,7 @@ mustache::data ToData(const json& j, int depth) {
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
     case json::value_t::number_float:
-      return mustache::data(j.dump());
+      return mustache::data(base::JsonText(j));
     case json::value_t::null:
     case json::value_t::binary:
     case json::value_t::discarded:

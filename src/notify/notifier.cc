@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "base/json_text.h"
 #include "base/mutex.h"
 #include "notify/channels.h"
 
@@ -162,7 +163,7 @@ struct Notifier::Impl {
           n.incident_id, now, "delivery_failed", "notifier",
           fmt::format("{} to {} FAILED after {} attempt{}: {}", n.event, channel_name, n.attempts,
                       n.attempts == 1 ? "" : "s", n.last_error),
-          data.dump()}});
+          base::JsonText(data)}});
     }
     m.emplace_back(store::UpdateNotificationState{std::move(n)});
     record(std::move(m));

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/key_ring.h"
+#include "base/json_text.h"
 #include "base/time.h"
 #include "base/uuid.h"
 #include "store/sqlite/sqlite_store.h"
@@ -346,14 +347,13 @@ int Run(const AdminCommand& c, store::Store& store, std::ostream& out, std::ostr
       if (!r.ok()) return fail(r.error());
       const NewProject& p = r.value();
       if (c.json) {
-        out << json{{"id", p.project.id},
-                    {"project", p.project.uuid.ToString()},
-                    {"name", p.project.name},
-                    {"api_key", p.api_key},
-                    {"api_key_readonly", p.api_key_readonly},
-                    {"ping_key", p.project.ping_key},
-                    {"badge_key", p.project.badge_key}}
-                   .dump()
+        out << base::JsonText(json{{"id", p.project.id},
+                                   {"project", p.project.uuid.ToString()},
+                                   {"name", p.project.name},
+                                   {"api_key", p.api_key},
+                                   {"api_key_readonly", p.api_key_readonly},
+                                   {"ping_key", p.project.ping_key},
+                                   {"badge_key", p.project.badge_key}})
             << "\n";
       } else {
         out << fmt::format(
@@ -382,7 +382,7 @@ int Run(const AdminCommand& c, store::Store& store, std::ostream& out, std::ostr
                           {"api_keys", key_count[p.id]},
                           {"created", Created(p.created)}});
         }
-        out << json{{"projects", std::move(list)}}.dump() << "\n";
+        out << base::JsonText(json{{"projects", std::move(list)}}) << "\n";
       } else {
         out << fmt::format("{:<4} {:<36} {:<24} {:<4} {:<25} {}\n", "ID", "UUID", "PING KEY",
                            "KEYS", "CREATED", "NAME");
@@ -400,14 +400,13 @@ int Run(const AdminCommand& c, store::Store& store, std::ostream& out, std::ostr
       if (!r.ok()) return fail(r.error());
       const store::ApiKey& k = r.value().key;
       if (c.json) {
-        out << json{{"key", r.value().secret},
-                    {"prefix", k.prefix},
-                    {"kind", Kind(k)},
-                    {"read_only", k.read_only},
-                    {"name", k.name},
-                    {"project", project.value().uuid.ToString()},
-                    {"project_id", k.project_id}}
-                   .dump()
+        out << base::JsonText(json{{"key", r.value().secret},
+                                   {"prefix", k.prefix},
+                                   {"kind", Kind(k)},
+                                   {"read_only", k.read_only},
+                                   {"name", k.name},
+                                   {"project", project.value().uuid.ToString()},
+                                   {"project_id", k.project_id}})
             << "\n";
       } else {
         // The key alone on stdout (KEY=$(overdue keys create)); the rest on stderr.
@@ -435,7 +434,7 @@ int Run(const AdminCommand& c, store::Store& store, std::ostream& out, std::ostr
       if (c.json) {
         json list = json::array();
         for (const store::ApiKey& k : keys.value()) list.push_back(KeyJson(k, by_id));
-        out << json{{"keys", std::move(list)}}.dump() << "\n";
+        out << base::JsonText(json{{"keys", std::move(list)}}) << "\n";
       } else {
         out << fmt::format("{:<9} {:<11} {:<16} {:<25} {}\n", "PREFIX", "KIND", "PROJECT",
                            "CREATED", "NAME");

@@ -23,6 +23,7 @@
 #include <toml++/toml.h>
 
 #include "base/duration.h"
+#include "base/json_text.h"
 #include "base/quote.h"
 #include "schedule/schedule.h"
 
@@ -891,7 +892,7 @@ Result<model::Channel> ParseChannelTable(const toml::table& table, const FileErr
     } else if (name == "config") {
       if (!node.is_table())
         return e.Field(field, "must be a table: write [channel.config] below [[channel]]");
-      c.config = TomlToJson(node).dump();
+      c.config = base::JsonText(TomlToJson(node));
     } else {
       return e.Field(field, "unknown key (expected id, name, kind or config)");
     }

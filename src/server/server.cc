@@ -23,6 +23,7 @@
 #include "api/api.h"
 #include "api/key_ring.h"
 #include "base/clock.h"
+#include "base/json_text.h"
 #include "base/metrics.h"
 #include "base/mutex.h"
 #include "base/thread_name.h"
@@ -199,7 +200,7 @@ base::Status SyncConfigNotifications(const Config& config, store::Store& store,
       return base::InvalidArgument(
           fmt::format("channel[{}] ({}): {}", i, c.name, normal.error().message));
     }
-    c.config = normal.value().dump();
+    c.config = base::JsonText(normal.value());
     if (c.created == base::kNoTime) c.created = clock.Now();
     known.push_back(c.id);
     m.emplace_back(store::UpsertChannel{std::move(c)});

@@ -853,6 +853,29 @@ class SignalTest(NotificationTestCase):
         self.assertIn("3", ex["cause_detail"])
         self.assertNotEqual(ex["id"], fail["id"])
 
+    def test_a_body_that_is_not_utf8_is_shown_and_crashes_nothing(self):
+        # A check-in's body is bytes from anywhere. Once it went into the message as is, and
+        # the desk's JSON encoder threw on the first invalid byte and killed the server.
+        hook = self.webhook()
+        self.start_server()
+        self.webhook_channel(hook)
+        watch = self.watch("backup")
+        # 998 bytes of text, then a 3-byte character across the 1,000-byte cut for messages.
+        body = b"disk \xff\xfe full " + b"x" * 985 + "\u20ac".encode() + b" tail"
+        status, reply, _ = self.server.request("POST", f"/ping/{watch}/fail", body=body)
+        self.assertEqual(status, 200, reply)
+        inc = self.wait_incident(watch, cause="fail")
+        sent = hook.wait_for_requests(1, timeout=WAIT)[0].json()
+        shown = sent["last_check_in"]["body"]
+        self.assertTrue(shown.startswith("disk \ufffd\ufffd full x"), shown[:40])
+        # Cut before the character, not inside it.
+        self.assertTrue(shown.endswith("x"), (len(shown), shown[-10:]))
+        self.assertEqual(len(shown.encode()), 998 + 4)  # each bad byte became 3 bytes of U+FFFD
+        # The server still answers, and the incident reads back as JSON.
+        self.assertEqual(self.ok("GET", f"/api/v1/incidents/{inc['id']}")["id"], inc["id"])
+        self.ping(watch)
+        self.wait_state(inc["id"], "resolved")
+
     def test_alert_after_failures(self):
         hook = self.webhook()
         self.start_server()
