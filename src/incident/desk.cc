@@ -162,6 +162,15 @@ struct Desk::Impl {
   // A read is valid for the watch only if it started at or after this commit count (the
   // count after the last commit that changed the watch's definition or check-ins).
   std::unordered_map<Uuid, uint64_t, UuidHash> touched GUARDED_BY(fetch_mu);
+  // Reads kept from a watch's flip to grace for its likely flip to down, so that a storm of
+  // lapses at one instant finds every watch read ahead instead of queueing 2 reads per watch
+  // on the prefetch thread just when the cores are busiest. Kept while the watch is in grace
+  // and nothing changed it: the writer drops an entry on any change of the watch (Touch) and
+  // on any other flip. At most kWarmBudget bytes (the last check-in's body cut to what a
+  // message shows); beyond it a flip to down reads as before.
+  static constexpr size_t kWarmBudget = 32u << 20;
+  std::unordered_map<Uuid, Fetched, UuidHash> warm GUARDED_BY(fetch_mu);
+  size_t warm_bytes GUARDED_BY(fetch_mu) = 0;
   bool fetch_stop GUARDED_BY(fetch_mu) = false;
   std::atomic<uint64_t> commits{0};  // successful commits so far
   std::thread fetcher;
@@ -203,13 +212,53 @@ struct Desk::Impl {
   void Touch(const Uuid& id) {
     base::MutexLock lock(&fetch_mu);
     if (wanted.count(id)) touched[id] = commits.load() + 1;
+    Cool(id);
+  }
+
+  static size_t WarmSize(const Fetched& f) {
+    const WatchInfo& w = f.info;
+    size_t n = sizeof(Fetched) + 64 + w.name.size() + w.slug.size() + w.kind.size() +
+               w.tags.size() + w.desc.size() + w.channels.size();
+    if (f.last) n += sizeof(model::CheckIn) + f.last->body.size() + f.last->remote_addr.size();
+    return n;
+  }
+
+  // The writer's side: a flip to grace committed with a valid read of the watch.
+  void Warm(const Uuid& id, Fetched f) {
+    if (f.last && f.last->body.size() > options.max_body_in_message) {
+      f.last->body = Cut(f.last->body, options.max_body_in_message);
+    }
+    const size_t size = WarmSize(f);
+    base::MutexLock lock(&fetch_mu);
+    Cool(id);
+    if (warm_bytes + size > kWarmBudget) return;
+    warm_bytes += size;
+    warm.insert_or_assign(id, std::move(f));
+  }
+
+  // The writer's side: any flip of the watch but to grace (and Touch) drops its warm read.
+  void Cool(const Uuid& id) REQUIRES(fetch_mu) {
+    auto it = warm.find(id);
+    if (it == warm.end()) return;
+    warm_bytes -= WarmSize(it->second);
+    warm.erase(it);
+  }
+  void CoolLocked(const Uuid& id) {
+    base::MutexLock lock(&fetch_mu);
+    Cool(id);
   }
 
   // The writer's side: a deadline flip of the watch is being committed; its prefetch if valid.
   std::optional<Fetched> Take(const Uuid& id) {
     base::MutexLock lock(&fetch_mu);
+    std::optional<Fetched> from_grace;
+    if (auto it = warm.find(id); it != warm.end()) {
+      from_grace = std::move(it->second);
+      warm_bytes -= WarmSize(*from_grace);  // sizes as stored: the move kept every string
+      warm.erase(it);
+    }
     auto w = wanted.find(id);
-    if (w == wanted.end()) return std::nullopt;
+    if (w == wanted.end()) return from_grace;
     std::optional<Fetched> out;
     auto f = fetched.find(id);
     bool valid = false;
@@ -229,7 +278,7 @@ struct Desk::Impl {
     } else if (f != fetched.end()) {
       fetched.erase(f);  // stale: the watch's later flips read the store themselves
     }
-    return out;
+    return out ? out : from_grace;
   }
 
   // --- policy choice and silences -------------------------------------------------------
@@ -624,6 +673,7 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
     } else if (const auto* r = std::get_if<store::UpdateRuntime>(&m)) {
       runtimes[r->watch_id] = r->runtime;
     } else if (const auto* del = std::get_if<store::DeleteWatch>(&m)) {
+      d.CoolLocked(del->watch_id);
       if (auto it = d.by_watch.find(del->watch_id); it != d.by_watch.end()) {
         d.Close(p, d.active.find(it->second), "system", "watch deleted", now, false);
       }
@@ -657,7 +707,7 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
       d.Open(p, w, exit ? "exit" : "fail", std::move(detail), c.at, now, rt, &c);
     } else if (const auto* fl = std::get_if<store::InsertFlip>(&m)) {
       const model::Flip& f = fl->flip;
-      const std::optional<Fetched> pre = d.Take(f.watch_id);
+      std::optional<Fetched> pre = d.Take(f.watch_id);
       const Fetched* fetched = pre ? &*pre : nullptr;
       auto it = d.by_watch.find(f.watch_id);
       if (it != d.by_watch.end()) {
@@ -692,7 +742,18 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
       } else if (f.new_status == model::Status::kGrace) {
         const WatchInfo w = d.LookUp(f.watch_id, specs, fetched);
         const model::Policy* policy = d.PolicyFor(w);
-        if (!policy || policy->late_channels.empty()) continue;
+        const bool late = policy && !policy->late_channels.empty();
+        // Read ahead for the flip to down that follows unless a check-in comes: unless the
+        // batch itself changed the watch (its read would be older than the change).
+        if (pre && !specs.count(f.watch_id) && !checkins.count(f.watch_id)) {
+          if (late) {
+            d.Warm(f.watch_id, *pre);
+          } else {
+            d.Warm(f.watch_id, std::move(*pre));
+            continue;
+          }
+        }
+        if (!late) continue;
         const model::WatchRuntime rt =
             runtimes.count(f.watch_id) ? runtimes[f.watch_id] : model::WatchRuntime{};
         const json context = d.Context("late", nullptr, d.WatchJson(w, "grace", rt.last_ping),
@@ -713,7 +774,8 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
 void Desk::Prefetch(const Uuid& watch_id) {
   Impl& d = *impl_;
   base::MutexLock lock(&d.fetch_mu);
-  if (d.wanted[watch_id]++ == 0) {
+  // Already read when the watch flipped to grace (Warm): its commit takes that.
+  if (d.wanted[watch_id]++ == 0 && !d.warm.count(watch_id)) {
     d.to_fetch.push_back(watch_id);
     d.fetch_cv.Signal();
   }
@@ -722,6 +784,11 @@ void Desk::Prefetch(const Uuid& watch_id) {
 size_t Desk::prefetched() const {
   base::MutexLock lock(&impl_->fetch_mu);
   return impl_->fetched.size();
+}
+
+size_t Desk::read_ahead() const {
+  base::MutexLock lock(&impl_->fetch_mu);
+  return impl_->warm.size();
 }
 
 void Desk::AfterCommit(bool ok) {

@@ -75,6 +75,9 @@ class Desk final : public journal::CommitHook {
   // the watch (a check-in, a new definition) is not used.
   void Prefetch(const Uuid& watch_id);
   size_t prefetched() const;  // reads ready and not yet used (tests, metrics)
+  // Watches in grace whose read, made for their flip to grace, is kept for their flip to
+  // down (at most 32 MiB of them; dropped when a check-in or any change of the watch commits).
+  size_t read_ahead() const;
 
   // journal::CommitHook (writer thread).
   void BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) override;

@@ -437,5 +437,66 @@ TEST_F(DeskTest, DeadlineFlipUsesThePrefetchedWatchUnlessAChangeCommittedSince) 
   EXPECT_EQ(desk_->prefetched(), 0u);  // used or dropped: nothing kept
 }
 
+// A flip to grace keeps its prefetched read for the flip to down that may follow, so a storm
+// of lapses does not read every watch again; any committed change of the watch drops it.
+TEST_F(DeskTest, AFlipToGraceReadsAheadForTheFlipToDown) {
+  AddChannel("ops");
+  const auto a = AddWatch("alpha");
+  const auto b = AddWatch("bravo");
+  const auto c = AddWatch("charlie");
+  const auto d = AddWatch("delta");
+  const auto wait_prefetched = [this](size_t n) {
+    const auto until = std::chrono::steady_clock::now() + seconds(10);
+    while (desk_->prefetched() < n && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+    return desk_->prefetched();
+  };
+  const auto go_grace = [this](const model::WatchSpec& w) {
+    model::WatchRuntime rt;
+    rt.status = model::Status::kGrace;
+    model::Flip f{w.id, clock_.Now(), model::Status::kUp, model::Status::kGrace, "timeout"};
+    Commit({store::UpdateRuntime{w.id, rt}, store::InsertFlip{f}});
+  };
+  for (const auto* w : {&a, &b, &c, &d}) desk_->Prefetch(w->id);
+  ASSERT_EQ(wait_prefetched(4), 4u);
+  for (const auto* w : {&a, &b, &c, &d}) go_grace(*w);
+  EXPECT_EQ(desk_->prefetched(), 0u);
+  EXPECT_EQ(desk_->read_ahead(), 4u);
+  EXPECT_TRUE(Delivered().empty());  // grace notifies nobody without a "late" policy
+
+  // Renamed behind the desk's back: the flip to down still uses the name read at grace,
+  // which shows neither the prefetch thread nor the commit read the store again.
+  model::WatchSpec renamed = a;
+  renamed.name = "alpha-renamed";
+  ASSERT_TRUE(store_->Apply({store::UpsertWatch{model::Watch{renamed, {}}}}).ok());
+  desk_->Prefetch(a.id);
+  GoDown(a);
+  EXPECT_EQ(desk_->read_ahead(), 3u);
+  // bravo checks in, charlie is renamed through the journal, delta is deleted: each drops
+  // its read, and the flips to down read the store.
+  CheckIn(b, model::Signal::kSuccess, 0, std::nullopt, 7);
+  model::WatchSpec c2 = c;
+  c2.name = "charlie-2";
+  Commit({store::UpsertWatch{model::Watch{c2, {}}}});
+  Commit({store::DeleteWatch{d.id}});
+  EXPECT_EQ(desk_->read_ahead(), 0u);
+  GoDown(b);
+  GoDown(c);
+  std::map<std::string, std::string> name_of;
+  auto active = store_->LoadActiveIncidents();
+  ASSERT_TRUE(active.ok());
+  for (const auto& inc : active.value()) name_of[inc.watch_id.ToString()] = inc.watch_name;
+  EXPECT_EQ(name_of[a.id.ToString()], "alpha");
+  EXPECT_EQ(name_of[c.id.ToString()], "charlie-2");
+  std::map<std::string, std::string> context_of;
+  for (const auto& n : Delivered()) context_of[n.watch_id.ToString()] = n.context;
+  ASSERT_EQ(context_of.size(), 3u);
+  const auto ctx_b = nlohmann::json::parse(context_of[b.id.ToString()]);
+  EXPECT_EQ(ctx_b["last_check_in"]["at"], base::FormatIso8601(clock_.Now(), false));
+  const auto ctx_a = nlohmann::json::parse(context_of[a.id.ToString()]);
+  EXPECT_TRUE(ctx_a["last_check_in"].is_null());
+}
+
 }  // namespace
 }  // namespace overdue::incident
