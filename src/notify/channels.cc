@@ -869,6 +869,8 @@ Result<Delivery> BuildWebhook(const json& config, const Message& m) {
       auto body = Render(body_template, m.vars(), Escape::kJson);
       if (!body.ok()) return base::InvalidArgument("config.body: " + body.error().message);
       d.body = std::move(body).value();
+    } else if (!m.input->context_text.empty()) {
+      d.body = std::string(m.input->context_text);  // the text of Dump(m.input->context)
     } else if (m.input->context.is_object() && m.input->context.contains("event")) {
       d.body = Dump(m.input->context);  // as EventContext(m), without copying it
     } else {
@@ -1191,6 +1193,11 @@ base::Result<json> PrepareConfig(const model::Channel& channel) {
   } catch (const std::exception& e) {
     return base::Internal(std::string("checking the channel's config: ") + e.what());
   }
+}
+
+bool SendsContextAsText(const model::Channel& channel, const json& prepared_config) {
+  return channel.kind == "webhook" && prepared_config.value("method", "POST") != "GET" &&
+         prepared_config.value("body", "").empty();
 }
 
 base::Result<Delivery> BuildDelivery(const model::Channel& channel, const json& prepared_config,

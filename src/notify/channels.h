@@ -43,6 +43,10 @@ base::Result<nlohmann::json> ValidateChannel(std::string_view kind, const nlohma
 struct MessageInput {
   std::string event;  // "down", "late", "escalation", "reminder", "reopened", "recovery", "test"
   nlohmann::json context;
+  // Instead of `context`: the context as JSON text (an object whose first key is "event", as
+  // the desk writes it), for a channel that sends it as it is (SendsContextAsText), so that
+  // it need not be parsed and dumped again. Must outlive the BuildDelivery call.
+  std::string_view context_text;
   std::string idempotency_key;
   base::TimePoint now{};
 };
@@ -54,6 +58,9 @@ base::Result<Delivery> BuildDelivery(const model::Channel& channel, const Messag
 // config parsed and checked once (an error if it no longer passes), then each message built
 // from that. BuildDelivery(channel, m) == BuildDelivery(channel, PrepareConfig(channel), m).
 base::Result<nlohmann::json> PrepareConfig(const model::Channel& channel);
+// Whether the channel's messages are the context as it is (a webhook without a body
+// template), so that MessageInput::context_text may stand for `context`.
+bool SendsContextAsText(const model::Channel& channel, const nlohmann::json& prepared_config);
 base::Result<Delivery> BuildDelivery(const model::Channel& channel,
                                      const nlohmann::json& prepared_config,
                                      const MessageInput& message);

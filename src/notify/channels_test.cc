@@ -437,6 +437,39 @@ TEST(BuildDeliveryTest, WebhookSendsTheSignedContext) {
             "t=" + t + ",v1=" + HmacHex(kSecret.get<std::string>(), t + "." + d.body));
 }
 
+// The notifier passes a default webhook's stored context as text, unparsed: the delivery is
+// the same, byte for byte, as from the parsed context.
+TEST(BuildDeliveryTest, WebhookFromTheContextTextIsTheSameDelivery) {
+  const json config{{"url", "https://x.example/hook"}, {"secret", kSecret}};
+  auto valid = ValidateChannel("webhook", config);
+  ASSERT_TRUE(valid.ok());
+  const model::Channel channel = Channel("webhook", *valid);
+  EXPECT_TRUE(SendsContextAsText(channel, *valid));
+  const std::string text = SampleContext("down").dump();
+  MessageInput as_text = Input();
+  as_text.context = json();
+  as_text.context_text = text;
+  auto from_text = BuildDelivery(channel, *valid, as_text);
+  auto parsed = BuildDelivery(channel, *valid, Input());
+  ASSERT_TRUE(from_text.ok() && parsed.ok());
+  const auto& a = std::get<HttpDelivery>(*from_text);
+  const auto& b = std::get<HttpDelivery>(*parsed);
+  EXPECT_EQ(a.body, text);
+  EXPECT_EQ(a.body, b.body);
+  EXPECT_EQ(a.headers, b.headers);  // the signature included
+
+  // Channels that shape the message need the parsed context.
+  for (const json& other : {json{{"url", "https://x.example/hook"}, {"method", "GET"}},
+                            json{{"url", "https://x.example/hook"}, {"body", "{{event}}"}}}) {
+    auto v = ValidateChannel("webhook", other);
+    ASSERT_TRUE(v.ok());
+    EXPECT_FALSE(SendsContextAsText(Channel("webhook", *v), *v)) << other.dump();
+  }
+  auto slack = ValidateChannel("slack", json{{"url", "https://hooks.slack.com/services/x"}});
+  ASSERT_TRUE(slack.ok());
+  EXPECT_FALSE(SendsContextAsText(Channel("slack", *slack), *slack));
+}
+
 TEST(BuildDeliveryTest, WebhookAddsTheEventWhenTheContextLacksIt) {
   json context = SampleContext();
   context.erase("event");

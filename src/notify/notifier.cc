@@ -221,11 +221,16 @@ size_t Notifier::Tick() {
     }
     MessageInput input;
     input.event = n.event;
-    input.context = json::parse(n.context, nullptr, false);
-    if (input.context.is_discarded()) input.context = json::object();
     input.idempotency_key = n.idempotency_key;
     input.now = d.clock.Now();
     auto config = d.PreparedConfig(*channel);
+    if (config.ok() && !n.event.empty() && n.context.starts_with(R"({"event":)") &&
+        SendsContextAsText(*channel, config.value())) {
+      input.context_text = n.context;  // sent as it is: no need to parse it
+    } else {
+      input.context = json::parse(n.context, nullptr, false);
+      if (input.context.is_discarded()) input.context = json::object();
+    }
     auto delivery = config.ok() ? BuildDelivery(*channel, config.value(), input)
                                 : base::Result<Delivery>(config.error());
     if (!delivery.ok()) {
