@@ -141,10 +141,12 @@ void Journal::Run() {
         bulk_.pop_front();
       }
       const size_t room = options_.max_batch - std::min(options_.max_batch, units.size());
+      // A commit with bulk units takes few background units, the lane's last slice too: the
+      // incidents it opens are not held back by a pile of delivery records, which go next.
       const size_t background = std::min({normal_only ? 0 : background_.size(), room,
-                                          !bulk_.empty() ? options_.max_background
-                                          : quiet        ? options_.max_batch
-                                                         : options_.max_background_steady});
+                                          bulk > 0 || !bulk_.empty() ? options_.max_background
+                                          : quiet                    ? options_.max_batch
+                                                  : options_.max_background_steady});
       for (size_t i = 0; i < background; ++i) {
         units.push_back(std::move(background_.front()));
         background_.pop_front();

@@ -19,10 +19,11 @@
 // lanes, and each batch takes, in this order: every normal unit queued (check-ins, API
 // changes; up to max_batch), then at most max_bulk units of the bulk lane (deadline flips:
 // each may open an incident, which costs more than a check-in), then background units
-// (delivery records) — at most max_background while bulk units wait. While no normal unit
-// has come for a while (normal_quiet), the bulk slice may grow to max_bulk_idle and background
-// units fill the batch; while normal units keep coming, background units are sliced too
-// (max_background_steady), so that no commit holds a check-in back for long. Normal units
+// (delivery records) — at most max_background in a batch with bulk units or while they
+// wait. While no normal unit has come for a while (normal_quiet), the bulk slice may grow to
+// max_bulk_idle and background units fill a batch without bulk units; while normal units keep
+// coming, background units are sliced too (max_background_steady), so that no commit holds a
+// check-in back for long. Normal units
 // that queue while a bulk slice commits go in the next commit alone (no bulk, no background):
 // a check-in during a storm waits for at most the slice in progress and a small commit.
 // Order per watch is kept: a normal unit for a watch that still has a bulk unit queued joins
@@ -68,8 +69,8 @@ struct JournalOptions {
   // touched page once for more flips (fewer, larger commits) while nobody is held back.
   size_t max_bulk_idle = 1024;
   base::Duration normal_quiet = std::chrono::milliseconds(250);
-  // Background units per transaction while bulk units wait; while normal units keep coming
-  // (see normal_quiet), max_background_steady; otherwise all that fit.
+  // Background units per transaction with bulk units in it or waiting; while normal units keep
+  // coming (see normal_quiet), max_background_steady; otherwise all that fit.
   size_t max_background = 32;
   size_t max_background_steady = 64;
   // Check-ins kept per watch; older ones are pruned in the background.

@@ -217,18 +217,20 @@ TEST_F(JournalTest, LanesSliceBulkUnitsAndKeepEachWatchsOrder) {
   for (int i = 0; i < 5; ++i) j.Submit(Marker(watches[i], 100 + i), {}, Lane::kBulk, &watches[i]);
   const base::Uuid other = base::Uuid::Random();
   j.Submit(Marker(other, 1), {}, Lane::kNormal, &other);  // another watch: jumps the storm
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < 5; ++i)
     j.Submit(Marker(base::Uuid::Random(), 200 + i), {}, Lane::kBackground);
   // A later change of a watch with a bulk unit queued waits behind it.
   j.Submit(Marker(watches[2], 300), {}, Lane::kNormal, &watches[2]);
-  EXPECT_EQ(j.queued(), 10u);
+  EXPECT_EQ(j.queued(), 12u);
   j.Start();
   j.Stop();
-  ASSERT_EQ(hook.batches.size(), 3u);
+  ASSERT_EQ(hook.batches.size(), 4u);
   EXPECT_EQ(hook.batches[0], (std::vector<int64_t>{1, 100, 101, 200}));
   EXPECT_EQ(hook.batches[1], (std::vector<int64_t>{102, 103, 201}));
-  // The last bulk slice empties the lane: every background unit left goes along.
+  // The last bulk slice too takes only max_background of the delivery records: the rest
+  // commit next, so they do not hold back the incidents the slice opens.
   EXPECT_EQ(hook.batches[2], (std::vector<int64_t>{104, 300, 202}));
+  EXPECT_EQ(hook.batches[3], (std::vector<int64_t>{203, 204}));
   EXPECT_EQ(StoredPings(), 300);
   EXPECT_EQ(j.queued(), 0u);
 }
@@ -275,13 +277,15 @@ TEST_F(JournalTest, BulkSlicesStaySmallWhileNormalUnitsKeepComing) {
   for (int i = 0; i < 2; ++i) j.Submit(Marker(base::Uuid::Random(), 20 + i), {}, Lane::kBackground);
   j.Start();
   j.Stop();
-  // Bulk slices stay at max_bulk, and once the bulk lane is empty the delivery records are
-  // sliced too (max_background_steady), since check-ins keep coming.
-  ASSERT_EQ(hook.batches.size(), 4u);
+  // Bulk slices stay at max_bulk and carry no delivery records (max_background 0), the last
+  // one too; then the delivery records are sliced (max_background_steady), since check-ins
+  // keep coming.
+  ASSERT_EQ(hook.batches.size(), 5u);
   EXPECT_EQ(hook.batches[0], (std::vector<int64_t>{1, 10}));
   EXPECT_EQ(hook.batches[1], (std::vector<int64_t>{11}));
-  EXPECT_EQ(hook.batches[2], (std::vector<int64_t>{12, 20}));
-  EXPECT_EQ(hook.batches[3], (std::vector<int64_t>{21}));
+  EXPECT_EQ(hook.batches[2], (std::vector<int64_t>{12}));
+  EXPECT_EQ(hook.batches[3], (std::vector<int64_t>{20}));
+  EXPECT_EQ(hook.batches[4], (std::vector<int64_t>{21}));
 }
 
 // A check-in that arrives while a bulk slice commits goes next, alone, instead of waiting
