@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "base/json_text.h"
 #include "base/mutex.h"
 #include "base/time.h"
 #include "incident/timeline.h"
@@ -490,7 +491,13 @@ TEST_F(DeskTest, AFlipToGraceReadsAheadForTheFlipToDown) {
   EXPECT_EQ(name_of[a.id.ToString()], "alpha");
   EXPECT_EQ(name_of[c.id.ToString()], "charlie-2");
   std::map<std::string, std::string> context_of;
-  for (const auto& n : Delivered()) context_of[n.watch_id.ToString()] = n.context;
+  for (const auto& n : Delivered()) {
+    context_of[n.watch_id.ToString()] = n.context;
+    // Written as text directly, it is still what dumping the parsed value gives: compact,
+    // keys sorted, "event" first (the notifier relies on that prefix).
+    EXPECT_EQ(n.context, base::JsonText(nlohmann::json::parse(n.context)));
+    EXPECT_TRUE(n.context.starts_with(R"({"event":"down","incident":{"ack_url":)")) << n.context;
+  }
   ASSERT_EQ(context_of.size(), 3u);
   const auto ctx_b = nlohmann::json::parse(context_of[b.id.ToString()]);
   EXPECT_EQ(ctx_b["last_check_in"]["at"], base::FormatIso8601(clock_.Now(), false));
