@@ -148,6 +148,15 @@ class DeskTest : public ::testing::Test {
     Commit(std::move(m));
   }
 
+  // Waits (up to 10 s) until the prefetch thread holds `n` reads; returns how many it holds.
+  size_t WaitPrefetched(size_t n) {
+    const auto until = std::chrono::steady_clock::now() + seconds(10);
+    while (desk_->prefetched() < n && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+    return desk_->prefetched();
+  }
+
   model::Incident OnlyActive() {
     auto a = store_->LoadActiveIncidents();
     EXPECT_TRUE(a.ok());
@@ -403,16 +412,9 @@ TEST_F(DeskTest, DeadlineFlipUsesThePrefetchedWatchUnlessAChangeCommittedSince) 
   AddChannel("ops");
   const auto a = AddWatch("alpha");
   const auto b = AddWatch("bravo");
-  const auto wait_prefetched = [this](size_t n) {
-    const auto until = std::chrono::steady_clock::now() + seconds(10);
-    while (desk_->prefetched() < n && std::chrono::steady_clock::now() < until) {
-      std::this_thread::yield();
-    }
-    return desk_->prefetched();
-  };
   desk_->Prefetch(a.id);
   desk_->Prefetch(b.id);
-  ASSERT_EQ(wait_prefetched(2), 2u);
+  ASSERT_EQ(WaitPrefetched(2), 2u);
   // Renamed behind the desk's back (straight into the store): the prefetched name is used,
   // which shows the commit did not read the store.
   model::WatchSpec renamed = a;
@@ -446,13 +448,6 @@ TEST_F(DeskTest, AFlipToGraceReadsAheadForTheFlipToDown) {
   const auto b = AddWatch("bravo");
   const auto c = AddWatch("charlie");
   const auto d = AddWatch("delta");
-  const auto wait_prefetched = [this](size_t n) {
-    const auto until = std::chrono::steady_clock::now() + seconds(10);
-    while (desk_->prefetched() < n && std::chrono::steady_clock::now() < until) {
-      std::this_thread::yield();
-    }
-    return desk_->prefetched();
-  };
   const auto go_grace = [this](const model::WatchSpec& w) {
     model::WatchRuntime rt;
     rt.status = model::Status::kGrace;
@@ -460,7 +455,7 @@ TEST_F(DeskTest, AFlipToGraceReadsAheadForTheFlipToDown) {
     Commit({store::UpdateRuntime{w.id, rt}, store::InsertFlip{f}});
   };
   for (const auto* w : {&a, &b, &c, &d}) desk_->Prefetch(w->id);
-  ASSERT_EQ(wait_prefetched(4), 4u);
+  ASSERT_EQ(WaitPrefetched(4), 4u);
   for (const auto* w : {&a, &b, &c, &d}) go_grace(*w);
   EXPECT_EQ(desk_->prefetched(), 0u);
   EXPECT_EQ(desk_->read_ahead(), 4u);

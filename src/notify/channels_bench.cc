@@ -14,7 +14,8 @@ std::string StormContext() {
   return R"({"event":"down","incident":{"ack_url":"http://127.0.0.1:40873/ack/1.1796820553.9186dcc4b6e4e795814bb479890904b9","acked_by":"","cause":"timeout","cause_detail":"missed its deadline: no check-in since 2026-12-02T11:48:53.661676+00:00","id":1,"opened_at":"2026-12-02T12:49:13.661676+00:00","resolve_reason":"","resolved_by":"","round":1,"state":"open","step":1,"url":"http://127.0.0.1:40873/api/v1/incidents/1"},"last_check_in":null,"now":"2026-12-02T12:49:13.667247+00:00","server":{"url":"http://127.0.0.1:40873"},"watch":{"desc":"","id":"003ecd30-ad11-4480-8012-7ea0b93b1efd","kind":"job","last_ping":"2026-12-02T11:48:53.661676+00:00","name":"bench-4842","ping_url":"http://127.0.0.1:40873/ping/003ecd30-ad11-4480-8012-7ea0b93b1efd","slug":"","status":"down","tags":""}})";
 }
 
-void BM_BuildWebhook(benchmark::State& state) {
+// A signed webhook to the storm's receiver.
+model::Channel ReceiverChannel() {
   model::Channel channel;
   channel.id = base::Uuid::Random();
   channel.project_id = 1;
@@ -22,6 +23,11 @@ void BM_BuildWebhook(benchmark::State& state) {
   channel.kind = "webhook";
   channel.config =
       R"({"url":"http://127.0.0.1:9/hook","method":"POST","headers":{},"secret":"0123456789abcdef0123"})";
+  return channel;
+}
+
+void BM_BuildWebhook(benchmark::State& state) {
+  const model::Channel channel = ReceiverChannel();
   MessageInput input;
   input.event = "down";
   input.context = nlohmann::json::parse(StormContext());
@@ -41,13 +47,7 @@ BENCHMARK(BM_BuildWebhook)->Arg(0)->Arg(1);
 // stored context and builds from the value (as before the notifier passed a default webhook
 // the text, BENCHMARKS.md "Seventh round"), arg 1 passes the text (SendsContextAsText).
 void BM_StoredContextToWebhook(benchmark::State& state) {
-  model::Channel channel;
-  channel.id = base::Uuid::Random();
-  channel.project_id = 1;
-  channel.name = "receiver";
-  channel.kind = "webhook";
-  channel.config =
-      R"({"url":"http://127.0.0.1:9/hook","method":"POST","headers":{},"secret":"0123456789abcdef0123"})";
+  const model::Channel channel = ReceiverChannel();
   const nlohmann::json prepared = PrepareConfig(channel).value();
   const std::string stored = StormContext();
   for (auto _ : state) {
