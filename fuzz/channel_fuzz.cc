@@ -54,14 +54,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   channel.name = "fuzz";
   channel.config = normal.value().dump();
   for (const char* event : {"down", "late", "escalation", "reminder", "recovery", "test"}) {
-    overdue::notify::MessageInput in{event, Context(), "overdue-12-34",
-                                     overdue::base::FromMicros(0)};
+    overdue::notify::MessageInput in{
+        event, Context(), "overdue-12-34", overdue::base::FromMicros(0), {}};
     auto d = overdue::notify::BuildDelivery(channel, in);
     if (!d.ok()) continue;  // a template that fails to render is an error value, not a crash
     if (const auto* http = std::get_if<overdue::notify::HttpDelivery>(&d.value())) {
       for (const auto& [name, value] : http->headers) {
         Require(name.find_first_of("\r\n") == std::string::npos);
         Require(value.find_first_of("\r\n") == std::string::npos);
+      }
+      // The notifier's path for a channel that sends the context as it is: the same request.
+      if (overdue::notify::SendsContextAsText(channel, normal.value())) {
+        const std::string stored = Context().dump();
+        overdue::notify::MessageInput as_text{event, nullptr, "overdue-12-34",
+                                              overdue::base::FromMicros(0), stored};
+        auto t = overdue::notify::BuildDelivery(channel, as_text);
+        Require(t.ok());
+        const auto* same = std::get_if<overdue::notify::HttpDelivery>(&t.value());
+        Require(same && same->body == http->body && same->headers == http->headers);
       }
     }
   }

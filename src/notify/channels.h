@@ -43,12 +43,12 @@ base::Result<nlohmann::json> ValidateChannel(std::string_view kind, const nlohma
 struct MessageInput {
   std::string event;  // "down", "late", "escalation", "reminder", "reopened", "recovery", "test"
   nlohmann::json context;
+  std::string idempotency_key;
+  base::TimePoint now{};
   // Instead of `context`: the context as JSON text (an object whose first key is "event", as
   // the desk writes it), for a channel that sends it as it is (SendsContextAsText), so that
   // it need not be parsed and dumped again. Must outlive the BuildDelivery call.
   std::string_view context_text;
-  std::string idempotency_key;
-  base::TimePoint now{};
 };
 
 // REQUIRES: channel.config passed ValidateChannel. An error only if a template fails to render.
