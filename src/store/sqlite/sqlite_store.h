@@ -28,6 +28,9 @@ struct SqliteOptions {
   // commit of a storm's incidents touches, so pages were spilled to the WAL mid-transaction
   // and read back (BENCHMARKS.md, "Derived timeline entries").
   int writer_cache_kib = 8192;
+  // With sync_full: the writer writes a commit's WAL frames in one system call, not two per
+  // page (wal_vfs.h). Off only to measure the difference.
+  bool gather_wal_writes = true;
 };
 
 // Opens (creating and migrating as needed) the database. Refuses a file written by a newer

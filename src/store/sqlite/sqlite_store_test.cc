@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "store/sqlite/wal_vfs.h"
+
 namespace overdue::store {
 namespace {
 
@@ -1420,6 +1422,29 @@ TEST_F(SqliteStoreTest, TheWriterCheckpointsItselfWhenTheWalGrowsTooLong) {
   auto list = store_->ListCheckIns(w.spec.id, 1000, false);
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list.value().size(), 300u);
+}
+
+// durability=commit: a commit's WAL frames reach the file in one write (wal_vfs.h); relaxed:
+// SQLite's own VFS, two writes a frame.
+TEST_F(SqliteStoreTest, TheWriterGathersACommitsWalWritesOnlyWithFullSync) {
+  const auto commit_100_watches = [&] {
+    std::vector<Mutation> batch;
+    for (int i = 0; i < 100; ++i) batch.push_back(UpsertWatch{FullWatch()});
+    const WalWriteCounts before = WalWrites();
+    EXPECT_TRUE(store_->Apply(batch).ok());
+    const WalWriteCounts after = WalWrites();
+    return WalWriteCounts{after.asked - before.asked, after.written - before.written};
+  };
+  const WalWriteCounts full = commit_100_watches();
+  EXPECT_GE(full.asked, 20);
+  EXPECT_LE(full.written, 2);
+  SqliteOptions relaxed;
+  relaxed.sync_full = false;
+  Reopen(relaxed);
+  const WalWriteCounts normal = commit_100_watches();
+  EXPECT_EQ(normal.asked, 0);
+  EXPECT_EQ(normal.written, 0);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM watches"), 200);
 }
 
 // The reads the server does on every request or at start-up use an index, not a table scan.
