@@ -66,8 +66,10 @@ struct JournalOptions {
   // queued behind it waits for one slice, not the whole storm.
   size_t max_bulk = 128;
   // ... and when no normal unit was submitted for normal_quiet: bigger slices write each
-  // touched page once for more flips (fewer, larger commits) while nobody is held back.
-  size_t max_bulk_idle = 1024;
+  // touched page once for more flips (fewer, larger commits) while nobody is held back. Not
+  // much bigger: a check-in that comes all the same waits for the slice in progress (1,024
+  // flips took ~0.2 s at the start of a storm; BENCHMARKS.md, "One write per commit").
+  size_t max_bulk_idle = 256;
   base::Duration normal_quiet = std::chrono::milliseconds(250);
   // Background units per transaction with bulk units in it or waiting; while normal units keep
   // coming (see normal_quiet), max_background_steady; otherwise all that fit.
