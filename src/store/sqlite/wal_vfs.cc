@@ -1,6 +1,5 @@
 #include "store/sqlite/wal_vfs.h"
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstring>
@@ -13,10 +12,9 @@ namespace overdue::store {
 namespace {
 
 constexpr const char* kName = "overdue-wal";
-// Gathered bytes at most before they are written anyway: a storm's commit is ~1 MiB.
-constexpr size_t kMaxGather = size_t{4} << 20;
-// One write of SQLite's Unix VFS takes at most 128 KiB - 1 bytes (it masks the length).
-constexpr size_t kMaxWrite = 30 * 4096;
+// Gathered bytes at most: one write of SQLite's Unix VFS takes at most 128 KiB - 1 bytes (it
+// masks the length), so gathering more would not save a system call.
+constexpr size_t kMaxGather = 30 * 4096;
 
 std::atomic<int64_t> g_asked{0};
 std::atomic<int64_t> g_written{0};
@@ -38,17 +36,13 @@ File* Self(sqlite3_file* p) { return reinterpret_cast<File*>(p); }
 sqlite3_file* Real(sqlite3_file* p) { return Self(p)->real; }
 const sqlite3_io_methods& M(sqlite3_file* p) { return *Real(p)->pMethods; }
 
-// Writes what was gathered, in pieces of at most kMaxWrite. Whatever the outcome the gathered
-// bytes are gone: a failure fails the call that flushed (a sync, so the commit), and SQLite
-// writes those frames again.
+// Writes what was gathered. Whatever the outcome the gathered bytes are gone: a failure fails
+// the call that flushed (a sync, so the commit), and SQLite writes those frames again.
 int Flush(File* f) {
-  int rc = SQLITE_OK;
-  for (size_t done = 0; done < f->pending.size() && rc == SQLITE_OK; done += kMaxWrite) {
-    const size_t n = std::min(kMaxWrite, f->pending.size() - done);
-    g_written.fetch_add(1, std::memory_order_relaxed);
-    rc = f->real->pMethods->xWrite(f->real, f->pending.data() + done, static_cast<int>(n),
-                                   f->pending_off + static_cast<sqlite3_int64>(done));
-  }
+  if (f->pending.empty()) return SQLITE_OK;
+  g_written.fetch_add(1, std::memory_order_relaxed);
+  const int rc = f->real->pMethods->xWrite(f->real, f->pending.data(),
+                                           static_cast<int>(f->pending.size()), f->pending_off);
   f->pending.clear();
   return rc;
 }
@@ -83,6 +77,7 @@ int Write(sqlite3_file* p, const void* buf, int amt, sqlite3_int64 off) {
       if (const int rc = Flush(f); rc != SQLITE_OK) return rc;
     }
   }
+  if (n > kMaxGather) return M(p).xWrite(f->real, buf, amt, off);  // more than a page
   if (f->pending.empty()) f->pending_off = off;
   f->pending.insert(f->pending.end(), bytes, bytes + n);
   return SQLITE_OK;

@@ -1,13 +1,13 @@
-// A SQLite VFS that writes a transaction's WAL frames with one system call per 30 pages
+// A SQLite VFS that writes a transaction's WAL frames with one system call per ~30 pages
 // instead of two per page.
 //
 // Design note. SQLite appends each WAL frame as two writes (a 24-byte header, then the page),
-// so a commit of 300 pages costs 600 pwrite(2) calls. On a virtual machine, where a system
-// call is dear, that was a third of the writer thread's time in a storm of deadlines
-// (BENCHMARKS.md, "One write per commit"). This VFS wraps the default one and, for WAL files
-// only, gathers consecutive writes in memory; they reach the file in one write per 120 KiB
-// (the most SQLite's Unix VFS writes at once) at the latest before anything that could
-// observe them: a sync, a read, a size or truncate, a file control, the close.
+// so a commit of 300 pages costs 600 pwrite(2) calls: 30,000 on the writer thread in a storm
+// of deadlines, on a virtual machine where a system call is dear (BENCHMARKS.md, "One write
+// per commit"). This VFS wraps the default one and, for WAL files only, gathers consecutive
+// writes in memory, up to 120 KiB (the most SQLite's Unix VFS writes at once); they reach the
+// file in one write when that is full, and at the latest before anything that could observe
+// them: a sync, a read, a size or truncate, a file control, the close.
 //
 // Why that is enough: with synchronous=FULL, SQLite syncs the WAL after the commit frame and
 // only then publishes the new frames to other connections (the wal-index header), so no
