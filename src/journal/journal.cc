@@ -127,11 +127,20 @@ void Journal::Run() {
       }
       const bool quiet =
           units.empty() && std::chrono::steady_clock::now() - last_normal_ >= options_.normal_quiet;
-      const size_t bulk =
+      size_t bulk =
           normal_only
               ? 0
               : std::min(bulk_.size(), quiet ? std::max(options_.max_bulk, options_.max_bulk_idle)
                                              : options_.max_bulk);
+      if (bulk > 0 && bulk_run_ == 0) {
+        // A new run: what is queued now, in key order (stable: one watch's units keep their
+        // order). Units queued later form the next run, so none waits behind newer ones.
+        std::stable_sort(bulk_.begin(), bulk_.end(),
+                         [](const Unit& a, const Unit& b) { return a.watch < b.watch; });
+        bulk_run_ = bulk_.size();
+      }
+      bulk = std::min(bulk, bulk_run_);
+      bulk_run_ -= bulk;
       last_had_bulk = bulk > 0;
       for (size_t i = 0; i < bulk; ++i) {
         Unit& u = bulk_.front();

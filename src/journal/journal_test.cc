@@ -15,6 +15,14 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
+// A random watch id whose first byte is `first`: ids sort by it (the bulk lane slices a run in
+// watch order).
+base::Uuid Ordered(uint8_t first) {
+  base::Uuid u = base::Uuid::Random();
+  u.bytes[0] = first;
+  return u;
+}
+
 class JournalTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -33,7 +41,7 @@ class JournalTest : public ::testing::Test {
     p.name = "p";
     p.ping_key = "key";
     ASSERT_TRUE(sqlite_->Apply({store::UpsertProject{p}}).ok());
-    watch_.spec.id = base::Uuid::Random();
+    watch_.spec.id = Ordered(0x80);
     watch_.spec.project_id = 1;
     ASSERT_TRUE(sqlite_->Apply({store::UpsertWatch{watch_}}).ok());
   }
@@ -210,9 +218,10 @@ TEST_F(JournalTest, LanesSliceBulkUnitsAndKeepEachWatchsOrder) {
   Journal j(*faulty_, o);
   BatchRecorder hook;
   j.SetCommitHook(&hook);
-  std::vector<base::Uuid> watches;
-  for (int i = 0; i < 5; ++i) watches.push_back(base::Uuid::Random());
-  watches[2] = watch_.spec.id;  // a stored watch: its final runtime is checked
+  // In key order (a run is sliced in watch order); the third is a stored watch, whose final
+  // runtime is checked.
+  std::vector<base::Uuid> watches{Ordered(0x10), Ordered(0x20), watch_.spec.id, Ordered(0x90),
+                                  Ordered(0xa0)};
   // Queued before the writer starts, so the batches are deterministic.
   for (int i = 0; i < 5; ++i) j.Submit(Marker(watches[i], 100 + i), {}, Lane::kBulk, &watches[i]);
   const base::Uuid other = base::Uuid::Random();
@@ -226,10 +235,12 @@ TEST_F(JournalTest, LanesSliceBulkUnitsAndKeepEachWatchsOrder) {
   j.Stop();
   ASSERT_EQ(hook.batches.size(), 4u);
   EXPECT_EQ(hook.batches[0], (std::vector<int64_t>{1, 100, 101, 200}));
-  EXPECT_EQ(hook.batches[1], (std::vector<int64_t>{102, 103, 201}));
+  // The later change of the stored watch joined the run behind the watch's flip: the run is
+  // sorted by watch, stably.
+  EXPECT_EQ(hook.batches[1], (std::vector<int64_t>{102, 300, 201}));
   // The last bulk slice too takes only max_background of the delivery records: the rest
   // commit next, so they do not hold back the incidents the slice opens.
-  EXPECT_EQ(hook.batches[2], (std::vector<int64_t>{104, 300, 202}));
+  EXPECT_EQ(hook.batches[2], (std::vector<int64_t>{103, 104, 202}));
   EXPECT_EQ(hook.batches[3], (std::vector<int64_t>{203, 204}));
   EXPECT_EQ(StoredPings(), 300);
   EXPECT_EQ(j.queued(), 0u);
@@ -243,9 +254,9 @@ TEST_F(JournalTest, BulkSliceGrowsWhenNothingWaitsAndBulkWithoutWatchIsNormal) {
   Journal j(*faulty_, o);
   BatchRecorder hook;
   j.SetCommitHook(&hook);
-  const base::Uuid a = base::Uuid::Random();
-  const base::Uuid b = base::Uuid::Random();
-  const base::Uuid c = base::Uuid::Random();
+  const base::Uuid a = Ordered(0x10);
+  const base::Uuid b = Ordered(0x20);
+  const base::Uuid c = Ordered(0x30);
   j.Submit(Marker(a, 1), {}, Lane::kBulk, &a);
   j.Submit(Marker(b, 2), {}, Lane::kBulk, &b);
   j.Submit(Marker(c, 4), {}, Lane::kBulk, &c);
@@ -271,7 +282,7 @@ TEST_F(JournalTest, BulkSlicesStaySmallWhileNormalUnitsKeepComing) {
   const base::Uuid n = base::Uuid::Random();
   j.Submit(Marker(n, 1), {}, Lane::kNormal, &n);
   for (int i = 0; i < 3; ++i) {
-    const base::Uuid w = base::Uuid::Random();
+    const base::Uuid w = Ordered(static_cast<uint8_t>(0x10 * (i + 1)));
     j.Submit(Marker(w, 10 + i), {}, Lane::kBulk, &w);
   }
   for (int i = 0; i < 2; ++i) j.Submit(Marker(base::Uuid::Random(), 20 + i), {}, Lane::kBackground);
@@ -318,7 +329,7 @@ TEST_F(JournalTest, NormalUnitsArrivingDuringABulkSliceCommitAlone) {
   } hook(j);
   j.SetCommitHook(&hook);
   for (int i = 0; i < 3; ++i) {
-    const base::Uuid w = base::Uuid::Random();
+    const base::Uuid w = Ordered(static_cast<uint8_t>(0x10 * (i + 1)));
     j.Submit(Marker(w, 10 + i), {}, Lane::kBulk, &w);
   }
   j.Submit(Marker(base::Uuid::Random(), 20), {}, Lane::kBackground);
@@ -331,6 +342,50 @@ TEST_F(JournalTest, NormalUnitsArrivingDuringABulkSliceCommitAlone) {
   EXPECT_EQ(b[2], (std::vector<int64_t>{11}));
   EXPECT_EQ(b[3], (std::vector<int64_t>{2}));
   EXPECT_EQ(b[4], (std::vector<int64_t>{12}));
+}
+
+// A storm's flips commit in key order, so that a slice touches neighbouring pages; one
+// watch's units keep their order, and units queued while a run is sliced wait for that run
+// only, never for later units.
+TEST_F(JournalTest, BulkRunsCommitInWatchOrderAndInTheOrderTheyFormed) {
+  JournalOptions o;
+  o.max_bulk = 2;
+  o.max_bulk_idle = 2;
+  Journal j(*faulty_, o);
+  const base::Uuid w0 = Ordered(0x00);
+  // Submits a bulk unit of the smallest key (marker 9) from inside the first commit.
+  class LateUnit final : public CommitHook {
+   public:
+    LateUnit(Journal& j, const base::Uuid& w) : j_(j), w_(w) {}
+    void BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) override {
+      recorder.BeforeCommit(batch, first_new);
+      if (recorder.batches.size() == 1) j_.Submit(Marker(w_, 9), {}, Lane::kBulk, &w_);
+    }
+    void AfterCommit(bool) override {}
+    BatchRecorder recorder;
+
+   private:
+    Journal& j_;
+    const base::Uuid& w_;
+  } hook(j, w0);
+  j.SetCommitHook(&hook);
+  const base::Uuid w1 = Ordered(0x10);
+  const base::Uuid w3 = Ordered(0x30);
+  const base::Uuid w4 = Ordered(0x40);
+  const base::Uuid w5 = Ordered(0x50);
+  j.Submit(Marker(w5, 1), {}, Lane::kBulk, &w5);
+  j.Submit(Marker(w3, 2), {}, Lane::kBulk, &w3);
+  j.Submit(Marker(w1, 3), {}, Lane::kBulk, &w1);
+  j.Submit(Marker(w3, 4), {}, Lane::kBulk, &w3);  // w3's second change: after its first
+  j.Submit(Marker(w4, 5), {}, Lane::kBulk, &w4);
+  j.Start();
+  j.Stop();
+  const auto& b = hook.recorder.batches;
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_EQ(b[0], (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(b[1], (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(b[2], (std::vector<int64_t>{1}));  // the run's last unit, alone
+  EXPECT_EQ(b[3], (std::vector<int64_t>{9}));  // queued during the run: the next run
 }
 
 }  // namespace
