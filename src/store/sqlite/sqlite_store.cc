@@ -304,6 +304,18 @@ UPDATE notifications SET
 DELETE FROM timeline WHERE kind = 'attempt'
   OR (kind = 'notification' AND json_extract(data, '$.notification') IS NOT NULL);
 )sql",
+    // 6: a notification's message context (about 1 KB of JSON, written once) moves to its own
+    // table. Every delivery rewrites its outbox row's state; with the context in the row that
+    // rewrote ~1.3 KB and a third of a page per delivery (BENCHMARKS.md, "Slices in key order,
+    // narrow outbox rows").
+    R"sql(
+CREATE TABLE notification_contexts (
+  id INTEGER PRIMARY KEY,
+  context TEXT NOT NULL
+);
+INSERT INTO notification_contexts (id, context) SELECT id, context FROM notifications;
+ALTER TABLE notifications DROP COLUMN context;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -421,10 +433,16 @@ constexpr const char* kIncidentColumns =
     "acked_by, resolved_at, resolved_by, resolve_reason, policy_name, chain, escalation_id, "
     "step, round, next_at, notified";
 
+// The outbox row as written (UpsertNotification); the context goes to notification_contexts.
 constexpr const char* kNotificationColumns =
-    "id, incident_id, project_id, watch_id, channel_id, event, idempotency_key, context, "
+    "id, incident_id, project_id, watch_id, channel_id, event, idempotency_key, status, "
+    "attempts, created, next_attempt_at, finished_at, last_error, channel_name, channel_kind";
+// ... and as read (ReadNotification), with the context at column 7.
+constexpr const char* kNotificationSelect =
+    "SELECT id, incident_id, project_id, watch_id, channel_id, event, idempotency_key, "
+    "COALESCE((SELECT context FROM notification_contexts c WHERE c.id = notifications.id), ''), "
     "status, attempts, created, next_attempt_at, finished_at, last_error, channel_name, "
-    "channel_kind";
+    "channel_kind FROM notifications";
 
 // "INSERT INTO table (c1, ..., cn) VALUES (?1, ..., ?n) ON CONFLICT(c1) DO UPDATE SET
 // c2=?2, ..., cn=?n": an upsert replacing every column, keyed by the first.
@@ -1198,7 +1216,8 @@ class SqliteStore final : public Store {
     Stmt delete_watch_silences;
     Stmt upsert_channel, delete_channel, upsert_policy, delete_policy;
     Stmt upsert_silence, delete_silence, upsert_incident, append_timeline;
-    Stmt upsert_notification, update_notification_state, insert_attempt;
+    Stmt upsert_notification, upsert_notification_context, update_notification_state,
+        insert_attempt;
     // The text of the chain written last: in a storm every incident copies the same chain
     // (of its policy, or the implicit one), and comparing is cheaper than writing JSON.
     model::EscalationChain last_chain;
@@ -1354,6 +1373,7 @@ class SqliteStore final : public Store {
          "INSERT INTO timeline (incident_id, at, kind, actor, message, data) "
          "VALUES (?1,?2,?3,?4,?5,?6)"},
         {&w.upsert_notification, UpsertSql("notifications", kNotificationColumns)},
+        {&w.upsert_notification_context, UpsertSql("notification_contexts", "id, context")},
         {&w.update_notification_state,
          "UPDATE notifications SET status=?2, attempts=?3, next_attempt_at=?4, finished_at=?5, "
          "last_error=?6 WHERE id=?1"},
@@ -1363,8 +1383,7 @@ class SqliteStore final : public Store {
     };
     const std::string select_incidents =
         std::string("SELECT ") + kIncidentColumns + " FROM incidents";
-    const std::string select_notifications =
-        std::string("SELECT ") + kNotificationColumns + " FROM notifications";
+    const std::string select_notifications = kNotificationSelect;
     // ?1 project, ?2 ids below, ?3..?5 states, ?6 cause ("": any), ?7 opened at or after,
     // ?8 limit, ?9 watch (the _by_watch form). There the unary + keeps the planner on the
     // watch index, which narrows further than the project's.
@@ -1683,16 +1702,19 @@ class SqliteStore final : public Store {
     s.Bind(5, std::string_view(n.channel_id.ToString()));
     s.Bind(6, std::string_view(n.event));
     s.Bind(7, std::string_view(n.idempotency_key));
-    s.Bind(8, std::string_view(n.context));
-    s.Bind(9, model::NotificationStatusName(n.status));
-    s.Bind(10, int64_t{n.attempts});
-    s.Bind(11, ToMicros(n.created));
-    s.Bind(12, ToMicros(n.next_attempt_at));
-    s.Bind(13, ToMicros(n.finished_at));
-    s.Bind(14, std::string_view(n.last_error));
-    s.Bind(15, std::string_view(n.channel_name));
-    s.Bind(16, std::string_view(n.channel_kind));
-    return StepDone(writer_, s);
+    s.Bind(8, model::NotificationStatusName(n.status));
+    s.Bind(9, int64_t{n.attempts});
+    s.Bind(10, ToMicros(n.created));
+    s.Bind(11, ToMicros(n.next_attempt_at));
+    s.Bind(12, ToMicros(n.finished_at));
+    s.Bind(13, std::string_view(n.last_error));
+    s.Bind(14, std::string_view(n.channel_name));
+    s.Bind(15, std::string_view(n.channel_kind));
+    if (auto st = StepDone(writer_, s); !st.ok()) return st;
+    Stmt& c = writer_stmts_->upsert_notification_context;
+    c.Bind(1, n.id);
+    c.Bind(2, std::string_view(n.context));
+    return StepDone(writer_, c);
   }
   Status Write(const UpdateNotificationState& m) {
     Stmt& s = writer_stmts_->update_notification_state;

@@ -176,7 +176,9 @@ BENCHMARK(BM_IncidentSlice1024)
 // incidents: the attempt and the outbox row's new state (delivered). Arg 0 is the record
 // before schema 5: the attempt, the whole outbox row again (its ~800-byte message context
 // too) and an "attempt" timeline entry. Arg 1 is the record since: the attempt and an UPDATE
-// of the row's state columns only (BENCHMARKS.md, "Derived timeline entries").
+// of the row's state columns only (BENCHMARKS.md, "Derived timeline entries"); since schema 6
+// the row it rewrites no longer holds the context ("Slices in key order, narrow outbox
+// rows").
 void BM_DeliveryRecords1024(benchmark::State& state) {
   Db db(true);
   const std::string context(780, 'x');

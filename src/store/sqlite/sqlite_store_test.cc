@@ -233,8 +233,22 @@ class SqliteStoreTest : public ::testing::Test {
     return c;
   }
 
-  // Undoes migration 5 in place (its columns; not its data), as schema 4 left it on disk.
+  // Undoes migration 6 in place: each notification's context back in its outbox row, as
+  // schema 5 left it on disk (there the column came eighth; SQL names it, never places it).
+  static void UndoSchemaSix(sqlite3* db) {
+    for (const char* sql :
+         {"ALTER TABLE notifications ADD COLUMN context TEXT NOT NULL DEFAULT ''",
+          "UPDATE notifications SET context = (SELECT context FROM notification_contexts c "
+          "WHERE c.id = notifications.id)",
+          "DROP TABLE notification_contexts", "PRAGMA user_version=5"}) {
+      ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    }
+  }
+
+  // Undoes migrations 6 and 5 in place (5: its columns; not its data), as schema 4 left it on
+  // disk.
   static void UndoSchemaFive(sqlite3* db) {
+    UndoSchemaSix(db);
     for (const char* sql : {"ALTER TABLE notifications DROP COLUMN channel_name",
                             "ALTER TABLE notifications DROP COLUMN channel_kind",
                             "ALTER TABLE attempts DROP COLUMN retry_at", "PRAGMA user_version=4"}) {
@@ -1226,7 +1240,7 @@ TEST_F(SqliteStoreTest, MigratesASchemaTwoDatabase) {
   EXPECT_EQ(store_->LoadChannels().value().size(), 1u);
   EXPECT_EQ(store_->LoadActiveIncidents().value().size(), 1u);
   EXPECT_EQ(store_->LoadPendingNotifications().value().size(), 1u);
-  EXPECT_EQ(QueryInt("PRAGMA user_version"), 5);
+  EXPECT_EQ(QueryInt("PRAGMA user_version"), 6);
 }
 
 // A data dir written by schema 3 (definition and runtime in one row) opens, migrates, and
@@ -1303,7 +1317,7 @@ TEST_F(SqliteStoreTest, MigratesASchemaFourDatabase) {
   UndoSchemaFive(db);
   sqlite3_close(db);
   Reopen();
-  EXPECT_EQ(QueryInt("PRAGMA user_version"), 5);
+  EXPECT_EQ(QueryInt("PRAGMA user_version"), 6);
   NotificationFilter f;
   f.project_id = 1;
   std::map<int64_t, std::pair<std::string, std::string>> channels;
@@ -1320,6 +1334,54 @@ TEST_F(SqliteStoreTest, MigratesASchemaFourDatabase) {
                                             "notification channel gone: not notified",
                                             "delivery_failed failed"}));
   EXPECT_EQ(store_->ListAttempts(1).value().at(0).retry_at, base::TimePoint{});
+}
+
+// A data dir written by schema 5 kept each notification's context in its outbox row. The
+// upgrade moves every context to notification_contexts: pending notifications resume with
+// theirs, listed ones show theirs, and a delivery's state no longer rewrites it.
+TEST_F(SqliteStoreTest, MigratesASchemaFiveDatabase) {
+  model::Notification pending = FullNotification(1, 7);
+  pending.context = R"({"watch":"nightly backup","n":1})";
+  model::Notification sent = FullNotification(2, 7);
+  sent.context = R"({"watch":"hourly sync","n":2})";
+  ASSERT_TRUE(store_->Apply({UpsertNotification{pending}, UpsertNotification{sent}}).ok());
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  UndoSchemaSix(db);
+  sqlite3_close(db);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM notifications WHERE context LIKE '{\"watch\":%'"), 2);
+  Reopen();
+  EXPECT_EQ(QueryInt("PRAGMA user_version"), 6);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM pragma_table_info('notifications') "
+                     "WHERE name = 'context'"),
+            0);
+  model::Notification delivered = Delivered(sent);
+  delivered.context = "not written by a state update";
+  ASSERT_TRUE(store_->Apply({UpdateNotificationState{delivered}}).ok());
+  const auto resumed = store_->LoadPendingNotifications();
+  ASSERT_TRUE(resumed.ok());
+  ASSERT_EQ(resumed.value().size(), 1u);
+  EXPECT_EQ(resumed.value()[0].context, pending.context);
+  NotificationFilter f;
+  f.project_id = 1;
+  std::map<int64_t, std::string> contexts;
+  const auto listed = store_->ListNotifications(f);
+  ASSERT_TRUE(listed.ok());
+  for (const auto& n : listed.value()) contexts[n.id] = n.context;
+  EXPECT_EQ(contexts, (std::map<int64_t, std::string>{{1, pending.context}, {2, sent.context}}));
+  // A notification written after the upgrade, and rewritten whole, keeps its last context.
+  model::Notification later = FullNotification(3, 8);
+  ASSERT_TRUE(store_->Apply({UpsertNotification{later}}).ok());
+  later.context = R"({"watch":"rewritten"})";
+  ASSERT_TRUE(store_->Apply({UpsertNotification{later}}).ok());
+  Reopen();
+  const auto all = store_->LoadPendingNotifications();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all.value().size(), 2u);
+  EXPECT_EQ(all.value()[1].id, 3);
+  EXPECT_EQ(all.value()[1].context, later.context);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM notification_contexts"), 3);
 }
 
 // LoadWatches merges two scans in id order: every watch gets its own runtime, a watch whose
