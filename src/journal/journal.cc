@@ -1,6 +1,7 @@
 #include "journal/journal.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -133,11 +134,11 @@ void Journal::Run() {
               : std::min(bulk_.size(), quiet ? std::max(options_.max_bulk, options_.max_bulk_idle)
                                              : options_.max_bulk);
       if (bulk > 0 && bulk_run_ == 0) {
-        // A new run: what is queued now, in key order (stable: one watch's units keep their
-        // order). Units queued later form the next run, so none waits behind newer ones.
-        std::stable_sort(bulk_.begin(), bulk_.end(),
+        // A new run: the oldest units queued, in key order (stable: one watch's units keep
+        // their order). Units after it form later runs, so none waits behind newer ones.
+        bulk_run_ = std::min(bulk_.size(), std::max<size_t>(options_.max_bulk_run, 1));
+        std::stable_sort(bulk_.begin(), bulk_.begin() + static_cast<std::ptrdiff_t>(bulk_run_),
                          [](const Unit& a, const Unit& b) { return a.watch < b.watch; });
-        bulk_run_ = bulk_.size();
       }
       bulk = std::min(bulk, bulk_run_);
       bulk_run_ -= bulk;

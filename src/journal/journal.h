@@ -31,8 +31,9 @@
 // watch's changes in the order they happened. Units of different watches may commit in a
 // different order than submitted; nothing depends on that.
 //
-// Key order. The bulk lane is sliced in runs: when a run is used up, everything queued then
-// becomes the next run, sorted by watch (stably, so one watch's units keep their order). A
+// Key order. The bulk lane is sliced in runs: when a run is used up, the units queued then
+// (up to max_bulk_run, the oldest) become the next run, sorted by watch (stably, so one
+// watch's units keep their order; later units of a watch stay behind the run). A
 // slice of a storm then touches neighbouring keys of the watch-keyed tables and indexes
 // (runtime, flips and incidents by watch) instead of a random page each: a 256-flip slice
 // wrote ~190 WAL pages instead of ~350 (BENCHMARKS.md, "Slices in key order"). Units queued
@@ -77,6 +78,9 @@ struct JournalOptions {
   // much bigger: a check-in that comes all the same waits for the slice in progress (1,024
   // flips took ~0.2 s at the start of a storm; BENCHMARKS.md, "One write per commit").
   size_t max_bulk_idle = 256;
+  // Bulk units sorted into one run at most (see "Key order"): bounds the sort's time under
+  // the lock and its buffer when a restart's catch-up queues a flip for every watch.
+  size_t max_bulk_run = 16384;
   base::Duration normal_quiet = std::chrono::milliseconds(250);
   // Background units per transaction with bulk units in it or waiting; while normal units keep
   // coming (see normal_quiet), max_background_steady; otherwise all that fit.

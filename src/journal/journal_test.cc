@@ -388,5 +388,32 @@ TEST_F(JournalTest, BulkRunsCommitInWatchOrderAndInTheOrderTheyFormed) {
   EXPECT_EQ(b[3], (std::vector<int64_t>{9}));  // queued during the run: the next run
 }
 
+// A run holds at most max_bulk_run units, the oldest: a restart's catch-up of every watch is
+// sorted in pieces. One watch's later unit stays behind the run that holds its earlier one.
+TEST_F(JournalTest, BulkRunsHoldAtMostMaxBulkRunUnits) {
+  JournalOptions o;
+  o.max_bulk = 2;
+  o.max_bulk_idle = 2;
+  o.max_bulk_run = 3;
+  Journal j(*faulty_, o);
+  BatchRecorder hook;
+  j.SetCommitHook(&hook);
+  const base::Uuid w1 = Ordered(0x10);
+  const base::Uuid w2 = Ordered(0x20);
+  const base::Uuid w3 = Ordered(0x30);
+  const base::Uuid w4 = Ordered(0x40);
+  j.Submit(Marker(w4, 1), {}, Lane::kBulk, &w4);
+  j.Submit(Marker(w3, 2), {}, Lane::kBulk, &w3);
+  j.Submit(Marker(w2, 3), {}, Lane::kBulk, &w2);
+  j.Submit(Marker(w1, 4), {}, Lane::kBulk, &w1);  // the next run
+  j.Submit(Marker(w3, 5), {}, Lane::kBulk, &w3);  // the next run too: after w3's first
+  j.Start();
+  j.Stop();
+  ASSERT_EQ(hook.batches.size(), 3u);
+  EXPECT_EQ(hook.batches[0], (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(hook.batches[1], (std::vector<int64_t>{1}));
+  EXPECT_EQ(hook.batches[2], (std::vector<int64_t>{4, 5}));
+}
+
 }  // namespace
 }  // namespace overdue::journal
