@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
+#include <deque>
 #include <set>
 #include <sstream>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 
 #include <fmt/format.h>
@@ -171,19 +174,56 @@ struct Desk::Impl {
   static constexpr size_t kWarmBudget = 32u << 20;
   std::unordered_map<Uuid, Fetched, UuidHash> warm GUARDED_BY(fetch_mu);
   size_t warm_bytes GUARDED_BY(fetch_mu) = 0;
+  // Watches whose flip to grace committed without a read (the writer got there before the
+  // prefetch thread, as in a start-up's catch-up of thousands of lapses): the prefetch thread
+  // reads them after that commit, when nothing more urgent waits, and keeps the read in
+  // `warm`. Value: the commit count a read must have started at (an older read may predate
+  // the flip's commit). Any change of the watch, or another flip, drops the entry. At most
+  // kMaxWarming entries.
+  static constexpr size_t kMaxWarming = 100000;
+  std::unordered_map<Uuid, uint64_t, UuidHash> warming GUARDED_BY(fetch_mu);
+  std::deque<Uuid> to_warm GUARDED_BY(fetch_mu);  // oldest first
+  // Writer thread: the watches of the transaction being committed to queue for a read ahead.
+  std::unordered_set<Uuid, UuidHash> warm_next;
   bool fetch_stop GUARDED_BY(fetch_mu) = false;
   std::atomic<uint64_t> commits{0};  // successful commits so far
   std::thread fetcher;
 
+  // The watch's definition and last check-in; false when the store failed.
+  bool Read(const Uuid& id, Fetched& f) {
+    f.seq = commits.load();
+    auto w = store.GetWatch(id);
+    if (!w.ok()) return false;
+    if (w.value()) {
+      f.found = true;
+      f.info = InfoOf(w.value()->spec);
+    }
+    auto last = store.ListCheckIns(id, 1, true);
+    if (!last.ok()) return false;
+    if (!last.value().empty()) f.last = std::move(last.value().front());
+    return true;
+  }
+
   void FetchLoop() {
+    // Reads for flips being committed go first; reads ahead for watches in grace go a few at
+    // a time when none of those wait.
+    constexpr size_t kWarmPerPass = 64;
     std::vector<Uuid> ids;
+    std::vector<Uuid> ahead;
     while (true) {
       ids.clear();
+      ahead.clear();
       {
         base::MutexLock lock(&fetch_mu);
-        while (to_fetch.empty() && !fetch_stop) fetch_cv.Wait(&fetch_mu);
+        while (to_fetch.empty() && to_warm.empty() && !fetch_stop) fetch_cv.Wait(&fetch_mu);
         if (fetch_stop) return;
-        ids.swap(to_fetch);
+        if (!to_fetch.empty()) {
+          ids.swap(to_fetch);
+        } else {
+          const auto n = static_cast<std::ptrdiff_t>(std::min(to_warm.size(), kWarmPerPass));
+          ahead.assign(to_warm.begin(), to_warm.begin() + n);
+          to_warm.erase(to_warm.begin(), to_warm.begin() + n);
+        }
       }
       for (const Uuid& id : ids) {
         {
@@ -192,24 +232,33 @@ struct Desk::Impl {
           if (!wanted.count(id) || fetched.count(id)) continue;
         }
         Fetched f;
-        f.seq = commits.load();
-        auto w = store.GetWatch(id);
-        if (!w.ok()) continue;  // the commit reads it itself
-        if (w.value()) {
-          f.found = true;
-          f.info = InfoOf(w.value()->spec);
-        }
-        auto last = store.ListCheckIns(id, 1, true);
-        if (!last.ok()) continue;
-        if (!last.value().empty()) f.last = std::move(last.value().front());
+        if (!Read(id, f)) continue;  // the commit reads it itself
         base::MutexLock lock(&fetch_mu);
         if (wanted.count(id)) fetched[id] = std::move(f);
+      }
+      for (const Uuid& id : ahead) {
+        {
+          base::MutexLock lock(&fetch_mu);
+          if (fetch_stop) return;
+          if (!warming.count(id)) continue;
+        }
+        Fetched f;
+        if (!Read(id, f)) continue;  // the flip to down reads it
+        CutForWarm(f);
+        base::MutexLock lock(&fetch_mu);
+        auto it = warming.find(id);
+        // Dropped (the watch changed or flipped), or queued again after a later commit: this
+        // read may be older than that commit.
+        if (it == warming.end() || f.seq < it->second) continue;
+        warming.erase(it);
+        WarmLocked(id, std::move(f));
       }
     }
   }
 
   // The writer's side: a commit changes the watch's definition or check-ins.
   void Touch(const Uuid& id) {
+    warm_next.erase(id);
     base::MutexLock lock(&fetch_mu);
     if (wanted.count(id)) touched[id] = commits.load() + 1;
     Cool(id);
@@ -225,32 +274,62 @@ struct Desk::Impl {
 
   // The writer's side: a flip to grace committed with a valid read of the watch.
   void Warm(const Uuid& id, Fetched f) {
+    CutForWarm(f);
+    base::MutexLock lock(&fetch_mu);
+    WarmLocked(id, std::move(f));
+  }
+  // Kept only as long as a message shows it.
+  void CutForWarm(Fetched& f) const {
     if (f.last && f.last->body.size() > options.max_body_in_message) {
       f.last->body = Cut(f.last->body, options.max_body_in_message);
     }
+  }
+  // REQUIRES: CutForWarm(f).
+  void WarmLocked(const Uuid& id, Fetched f) REQUIRES(fetch_mu) {
     const size_t size = WarmSize(f);
-    base::MutexLock lock(&fetch_mu);
     Cool(id);
     if (warm_bytes + size > kWarmBudget) return;
     warm_bytes += size;
     warm.insert_or_assign(id, std::move(f));
   }
 
+  // The writer's side: after a commit, queues a read ahead of each watch that flipped to
+  // grace in it without one.
+  void QueueReadsAhead(bool committed) {
+    if (warm_next.empty()) return;
+    if (committed) {
+      base::MutexLock lock(&fetch_mu);
+      const uint64_t from = commits.load();
+      for (const Uuid& id : warm_next) {
+        if (warming.size() >= kMaxWarming) break;
+        if (warm.count(id)) continue;
+        warming.insert_or_assign(id, from);
+        to_warm.push_back(id);
+      }
+      fetch_cv.Signal();
+    }
+    warm_next.clear();
+  }
+
   // The writer's side: any flip of the watch but to grace (and Touch) drops its warm read.
   void Cool(const Uuid& id) REQUIRES(fetch_mu) {
+    warming.erase(id);
     auto it = warm.find(id);
     if (it == warm.end()) return;
     warm_bytes -= WarmSize(it->second);
     warm.erase(it);
   }
   void CoolLocked(const Uuid& id) {
+    warm_next.erase(id);
     base::MutexLock lock(&fetch_mu);
     Cool(id);
   }
 
   // The writer's side: a deadline flip of the watch is being committed; its prefetch if valid.
   std::optional<Fetched> Take(const Uuid& id) {
+    warm_next.erase(id);
     base::MutexLock lock(&fetch_mu);
+    warming.erase(id);
     std::optional<Fetched> from_grace;
     if (auto it = warm.find(id); it != warm.end()) {
       from_grace = std::move(it->second);
@@ -781,6 +860,8 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
             d.Warm(f.watch_id, std::move(*pre));
             continue;
           }
+        } else if (!pre && !specs.count(f.watch_id) && !checkins.count(f.watch_id)) {
+          d.warm_next.insert(f.watch_id);  // read after this commit, on the prefetch thread
         }
         if (!late) continue;
         const model::WatchRuntime rt =
@@ -824,6 +905,7 @@ size_t Desk::read_ahead() const {
 void Desk::AfterCommit(bool ok) {
   Impl& d = *impl_;
   if (ok) d.commits.fetch_add(1);
+  d.QueueReadsAhead(ok);
   std::vector<Pending> done = std::move(d.committing);
   d.committing.clear();
   for (Pending& p : done) {

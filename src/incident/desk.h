@@ -77,6 +77,8 @@ class Desk final : public journal::CommitHook {
   size_t prefetched() const;  // reads ready and not yet used (tests, metrics)
   // Watches in grace whose read, made for their flip to grace, is kept for their flip to
   // down (at most 32 MiB of them; dropped when a check-in or any change of the watch commits).
+  // A flip to grace that committed without a read (the writer got there first) has its watch
+  // read after that commit, on the prefetch thread, when no read for a commit waits.
   size_t read_ahead() const;
 
   // journal::CommitHook (writer thread).

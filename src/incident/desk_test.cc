@@ -500,5 +500,51 @@ TEST_F(DeskTest, AFlipToGraceReadsAheadForTheFlipToDown) {
   EXPECT_TRUE(ctx_a["last_check_in"].is_null());
 }
 
+// A flip to grace whose watch nobody read before its commit (a start-up's catch-up commits
+// lapses faster than the prefetch thread reads them) is read after that commit, on the
+// prefetch thread, and kept for the flip to down; not when the same commit changed the watch.
+TEST_F(DeskTest, AFlipToGraceWithoutAReadIsReadAheadAfterItsCommit) {
+  AddChannel("ops");
+  const auto a = AddWatch("alpha");
+  const auto b = AddWatch("bravo");
+  const auto grace = [](const model::WatchSpec& w, TimePoint at) -> std::vector<store::Mutation> {
+    model::WatchRuntime rt;
+    rt.status = model::Status::kGrace;
+    return {store::UpdateRuntime{w.id, rt},
+            store::InsertFlip{
+                model::Flip{w.id, at, model::Status::kUp, model::Status::kGrace, "timeout"}}};
+  };
+  const auto wait_read_ahead = [this](size_t n) {
+    const auto until = std::chrono::steady_clock::now() + seconds(10);
+    while (desk_->read_ahead() < n && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+    return desk_->read_ahead();
+  };
+  // bravo flips to grace and checks in within one commit: nothing to read ahead. Queued
+  // first, it would be read first: the wait for alpha's read below would see it.
+  auto m = grace(b, clock_.Now());
+  model::CheckIn c;
+  c.watch_id = b.id;
+  c.n = 3;
+  c.at = clock_.Now();
+  c.signal = model::Signal::kSuccess;
+  m.emplace_back(store::InsertCheckIn{c});
+  Commit(std::move(m));
+  Commit(grace(a, clock_.Now()));  // no Prefetch: the commit had no read of alpha
+  ASSERT_EQ(wait_read_ahead(1), 1u);
+  EXPECT_EQ(desk_->prefetched(), 0u);
+
+  // Renamed behind the desk's back: the flip to down uses the name read after the flip to
+  // grace, which shows its commit did not read the store.
+  model::WatchSpec renamed = a;
+  renamed.name = "alpha-renamed";
+  ASSERT_TRUE(store_->Apply({store::UpsertWatch{model::Watch{renamed, {}}}}).ok());
+  desk_->Prefetch(a.id);
+  GoDown(a);
+  EXPECT_EQ(desk_->read_ahead(), 0u);
+  EXPECT_EQ(OnlyActive().watch_name, "alpha");
+}
+
 }  // namespace
 }  // namespace overdue::incident
