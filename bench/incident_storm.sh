@@ -85,12 +85,13 @@ wait_for_file() {
 }
 # thread_times PID...: one line per thread of each PID, "name cpu_ns runqueue_ns" from
 # /proc/<pid>/task/*/{comm,schedstat} (time on a core, time runnable but waiting for one).
+# Bash builtins only: a fork per thread would delay the storm's wrk run started after it.
 thread_times() {
-  local pid t
+  local pid t comm run wait rest
   for pid in "$@"; do
     for t in /proc/"$pid"/task/*; do
-      [ -r "$t/schedstat" ] || continue
-      printf '%s %s\n' "$(tr ' ' _ <"$t/comm" 2>/dev/null)" "$(cut -d' ' -f1,2 "$t/schedstat" 2>/dev/null)"
+      { read -r comm <"$t/comm" && read -r run wait rest <"$t/schedstat"; } 2>/dev/null || continue
+      printf '%s %s %s\n' "${comm// /_}" "$run" "$wait"
     done
   done
 }
@@ -181,7 +182,6 @@ run_storm() {
   sleep_until_ms $((t_ms - 100))
   local storm_start_ms
   storm_start_ms=$(ms_now)
-  thread_times "$SERVER_PID" "$RECEIVER_PID" >"$WORK/threads$i.before"
   if [ "$CHECKIN_LOAD" != none ]; then
     wrk "${WRK_ARGS[@]}" -d"$((DELIVERY_TIMEOUT_S + 10))s" --timeout 10s --latency \
       -s "$BENCH_DIR/storm_checkin.lua" "$SERVER_URL" -- "$dir.healthy" "$WORK/storm$i.hist" \
@@ -189,6 +189,7 @@ run_storm() {
     wrk_pid=$!
     track_pid "$wrk_pid"
   fi
+  thread_times "$SERVER_PID" "$RECEIVER_PID" >"$WORK/threads$i.before"
   local perf_pid=""
   if [ "$PROFILE" != 0 ]; then
     perf record --call-graph dwarf,16384 -F 499 -o "$WORK/perf$i.data" -p "$SERVER_PID" 2>"$WORK/perf$i.err" &
