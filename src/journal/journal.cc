@@ -46,7 +46,7 @@ size_t Journal::queued() const {
 }
 
 void Journal::Submit(std::vector<store::Mutation>&& mutations, Done done, Lane lane,
-                     const base::Uuid* watch) {
+                     const base::Uuid* watch, std::function<void()> durable) {
   bool fail_now = false;
   {
     base::MutexLock lock(&mu_);
@@ -56,7 +56,7 @@ void Journal::Submit(std::vector<store::Mutation>&& mutations, Done done, Lane l
       // While the store is failing, the change is still queued (to be made durable when it
       // recovers) but the client is told at once that it is not durable yet.
       const bool degraded = !healthy_.load();
-      Unit unit{std::move(mutations), degraded ? Done{} : std::move(done), {}};
+      Unit unit{std::move(mutations), degraded ? Done{} : std::move(done), {}, std::move(durable)};
       if (lane == Lane::kNormal && watch && !bulk_watches_.empty() && bulk_watches_.count(*watch)) {
         lane = Lane::kBulk;  // behind the watch's earlier changes
       }
@@ -64,6 +64,7 @@ void Journal::Submit(std::vector<store::Mutation>&& mutations, Done done, Lane l
         unit.watch = *watch;
         ++bulk_watches_[*watch];
         bulk_.push_back(std::move(unit));
+        bulk_busy_.store(true, std::memory_order_relaxed);
       } else if (lane == Lane::kBackground) {
         background_.push_back(std::move(unit));
       } else {
@@ -143,6 +144,7 @@ void Journal::Run() {
       bulk = std::min(bulk, bulk_run_);
       bulk_run_ -= bulk;
       last_had_bulk = bulk > 0;
+      bulk_busy_.store(bulk > 0 || bulk_.size() > bulk, std::memory_order_relaxed);
       for (size_t i = 0; i < bulk; ++i) {
         Unit& u = bulk_.front();
         auto it = bulk_watches_.find(u.watch);
@@ -187,14 +189,26 @@ void Journal::Run() {
       if (!healthy_.load()) spdlog::info("journal: store writable again");
       healthy_.store(true);
       backoff = options_.retry_delay;
+      for (auto& d : retry_durable_) d();
+      retry_durable_.clear();
+      for (auto& u : units) {
+        if (u.durable) u.durable();
+      }
     } else {
       if (healthy_.load()) spdlog::error("journal: commit failed: {}", st.error().message);
       healthy_.store(false);
       retry_ = std::move(batch);
       batch = {};
+      for (auto& u : units) {
+        if (u.durable) retry_durable_.push_back(std::move(u.durable));
+      }
     }
     for (auto& u : units) {
       if (u.done) u.done(st);
+    }
+    if (last_had_bulk) {
+      base::MutexLock lock(&mu_);
+      if (bulk_.empty()) bulk_busy_.store(false, std::memory_order_relaxed);
     }
     if (!st.ok()) {
       base::MutexLock lock(&mu_);

@@ -127,15 +127,20 @@ class Journal {
   // Queues `mutations` as one unit; `done` (may be empty) runs after the batch holding it
   // committed or failed. After Stop(), completes at once with kUnavailable. `watch`: the one
   // watch the unit changes, if any (required for kBulk; a kNormal unit of a watch with bulk
-  // units queued goes behind them).
+  // units queued goes behind them). `durable` (may be empty) runs once, on the writer thread,
+  // when the unit's mutations are in the store: after its commit, or after the retry that
+  // finally commits them (`done` has then already heard the failure).
   void Submit(std::vector<store::Mutation>&& mutations, Done done, Lane lane = Lane::kNormal,
-              const base::Uuid* watch = nullptr);
+              const base::Uuid* watch = nullptr, std::function<void()> durable = {});
 
   // Asks the writer to prune check-ins of `watch_id` older than the newest history_limit,
   // given its latest check-in number `n`.
   void RequestPrune(const base::Uuid& watch_id, int64_t n);
 
   bool healthy() const { return healthy_.load(); }
+  // Whether deadline flips are queued or committing: a normal unit submitted now may wait for
+  // the rest of a flip slice (the server then also writes a check-in to the CheckInLog).
+  bool bulk_busy() const { return bulk_busy_.load(std::memory_order_relaxed); }
   size_t queued() const;
   // Called on the writer thread after every commit attempt (metrics).
   void SetCommitObserver(std::function<void(const CommitStats&)> observer);
@@ -147,6 +152,7 @@ class Journal {
     std::vector<store::Mutation> mutations;
     Done done;
     base::Uuid watch;  // bulk units: the watch, counted in bulk_watches_
+    std::function<void()> durable;
   };
   struct Prune {
     base::Uuid watch_id;
@@ -179,6 +185,8 @@ class Journal {
 
   // Writer-thread only: mutations of failed batches, retried before anything newer.
   std::vector<store::Mutation> retry_;
+  std::vector<std::function<void()>> retry_durable_;  // their units' `durable`
+  std::atomic<bool> bulk_busy_{false};
   std::atomic<bool> healthy_{true};
   std::thread writer_;
 };

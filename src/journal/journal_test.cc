@@ -1,5 +1,6 @@
 #include "journal/journal.h"
 
+#include <atomic>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -149,6 +150,59 @@ TEST_F(JournalTest, FailedCommitIsReportedThenRetriedUntilDurable) {
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list.value().size(), 2u);
   EXPECT_TRUE(j.healthy());
+  j.Stop();
+}
+
+TEST_F(JournalTest, DurableRunsOnceWhenTheUnitIsInTheStoreEvenAfterARetry) {
+  JournalOptions o;
+  o.retry_delay = milliseconds(5);
+  Journal j(*faulty_, o);
+  j.Start();
+  faulty_->FailApplyAfter(0);
+  std::atomic<int> durable{0};
+  std::atomic<int64_t> stored_at_durable{-1};
+  std::promise<base::Status> done;
+  j.Submit(
+      CheckInUnit(1), [&](base::Status st) { done.set_value(st); }, Lane::kNormal, nullptr,
+      [&] {
+        stored_at_durable.store(StoredPings());
+        durable.fetch_add(1);
+      });
+  EXPECT_FALSE(done.get_future().get().ok());  // the failed commit is reported...
+  EXPECT_EQ(durable.load(), 0);                // ...and is not durable
+  faulty_->Heal();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (durable.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  ASSERT_EQ(durable.load(), 1);
+  EXPECT_EQ(stored_at_durable.load(), 1);  // it ran after the retry had committed
+  // A later unit commits at once and runs its own durable, not the first one's again.
+  std::promise<void> second;
+  j.Submit(CheckInUnit(2), {}, Lane::kNormal, nullptr, [&] { second.set_value(); });
+  second.get_future().get();
+  EXPECT_EQ(durable.load(), 1);
+  j.Stop();
+}
+
+TEST_F(JournalTest, BulkBusyWhileFlipsAreQueuedOrCommitting) {
+  Journal j(*faulty_, JournalOptions{});
+  EXPECT_FALSE(j.bulk_busy());
+  const base::Uuid w = Ordered(1);
+  j.Submit(CheckInUnit(1), {}, Lane::kBulk, &w);  // queued before Start: not committed yet
+  EXPECT_TRUE(j.bulk_busy());
+  std::promise<void> committed;
+  j.Submit(CheckInUnit(2), [&](base::Status) { committed.set_value(); });
+  faulty_->SetApplyDelay(milliseconds(0));
+  j.Start();
+  committed.get_future().get();
+  // The bulk unit went in the same commit or the next; once the lane is empty and its last
+  // slice committed, the flag drops.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (j.bulk_busy() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  EXPECT_FALSE(j.bulk_busy());
   j.Stop();
 }
 
