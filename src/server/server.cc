@@ -36,6 +36,7 @@
 #include "notify/transport.h"
 #include "server/admin.h"
 #include "server/audit.h"
+#include "server/change_recorder.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace overdue::server {
@@ -46,58 +47,6 @@ namespace fs = std::filesystem;
 constexpr const char* kDatabaseFile = "overdue.db";
 // The default project every fresh data dir gets; `overdue init` creates it.
 constexpr int64_t kDefaultProjectId = 1;
-
-// engine::EventSink → journal: each Change becomes one unit of mutations (in the order the
-// engine recorded them, since Record runs under the watch's shard lock).
-class ChangeRecorder final : public engine::EventSink {
- public:
-  ChangeRecorder(journal::Journal& journal, int history_limit)
-      : journal_(journal),
-        history_limit_(history_limit),
-        prune_every_(std::max(1, history_limit / 10)) {}
-
-  // `prefetch` is told the watch of every deadline flip before it is queued (the incident
-  // desk reads what it needs about the watch ahead of the commit). REQUIRES: before Start.
-  void SetPrefetch(std::function<void(const base::Uuid&)> prefetch) {
-    prefetch_ = std::move(prefetch);
-  }
-
-  void Record(engine::Change&& change, engine::Done done) override {
-    std::vector<store::Mutation> m;
-    m.reserve(3);
-    if (change.removed) {
-      m.emplace_back(store::DeleteWatch{change.watch_id});
-    } else if (change.spec) {
-      m.emplace_back(store::UpsertWatch{model::Watch{std::move(*change.spec), change.runtime}});
-    } else {
-      m.emplace_back(store::UpdateRuntime{change.watch_id, change.runtime});
-    }
-    int64_t n = 0;
-    if (change.check_in) {
-      n = change.check_in->n;
-      m.emplace_back(store::InsertCheckIn{std::move(*change.check_in)});
-    }
-    // A deadline's flip (nobody waits for it) may open an incident: the bulk lane, so a storm
-    // of them commits in slices between check-ins. Everything else of a watch is normal, and
-    // the journal keeps it behind the watch's own queued flip.
-    const bool deadline_flip =
-        change.flip && !change.check_in && !change.spec && !change.removed && !done;
-    if (deadline_flip && prefetch_) prefetch_(change.watch_id);
-    if (change.flip) m.emplace_back(store::InsertFlip{std::move(*change.flip)});
-    journal_.Submit(std::move(m), std::move(done),
-                    deadline_flip ? journal::Lane::kBulk : journal::Lane::kNormal,
-                    &change.watch_id);
-    // Prune a watch's history every tenth of the limit, so the table stays within
-    // limit + limit/10 rows per watch without a delete per check-in.
-    if (n > history_limit_ && n % prune_every_ == 0) journal_.RequestPrune(change.watch_id, n);
-  }
-
- private:
-  journal::Journal& journal_;
-  std::function<void(const base::Uuid&)> prefetch_;
-  int history_limit_;
-  int prune_every_;
-};
 
 // The first project of an empty data dir gets id 1 (kDefaultProjectId): CreateProject takes
 // the next free id.
@@ -537,11 +486,42 @@ int Serve(const Config& config) {
     if (!projects.ok()) return 1;
   }
 
+  // Check-ins acknowledged from the check-in log but not committed when the last run stopped
+  // (journal/checkin_log.h): into the store before the watches are loaded.
+  std::unique_ptr<journal::CheckInLog> checkin_log;
+  if (config.durability == Durability::kCommit) {
+    auto log = journal::CheckInLog::Open(config.data_dir);
+    if (!log.ok()) {
+      spdlog::error("cannot open the check-in log: {}", log.error().message);
+      return 1;
+    }
+    auto replayed = journal::ReplayCheckIns(store, log.value()->recovered());
+    if (!replayed.ok()) {
+      spdlog::error("cannot replay the check-in log: {}", replayed.error().message);
+      return 1;
+    }
+    if (!log.value()->recovered().empty()) {
+      spdlog::info(
+          "check-in log: {} check-ins left by the last run, {} of them not in the store "
+          "(now added)",
+          log.value()->recovered().size(), replayed.value());
+    }
+    if (auto st = log.value()->DropRecovered(); !st.ok()) {
+      spdlog::error("check-in log: {}", st.error().message);
+      return 1;
+    }
+    checkin_log = std::move(log.value());
+  }
+
   base::MetricsRegistry metrics;
   journal::JournalOptions jo;
   jo.history_limit = config.history_limit;
   journal::Journal journal(store, jo);
-  ChangeRecorder recorder(journal, config.history_limit);
+  auto& logged_checkins = metrics.AddCounter(
+      "overdue_checkin_log_records_total",
+      "Check-ins also written to the check-in log (during storms of deadline flips).");
+  ChangeRecorder recorder(journal, checkin_log.get(), config.history_limit, 65536,
+                          &logged_checkins);
   engine::EngineOptions eo;
   engine::Engine engine(clock, recorder, eo);
 
@@ -676,6 +656,7 @@ int Serve(const Config& config) {
     spdlog::error("{}", secret.error().message);
     return 1;
   }
+  if (checkin_log) checkin_log->Start();
   journal.Start();
   transport.Start();
 
@@ -792,6 +773,7 @@ int Serve(const Config& config) {
   // Attempts cut short here stay pending in the store and are resumed at the next start.
   notifier.Stop();
   transport.Stop();
+  if (checkin_log) checkin_log->Stop();
   journal.Stop();
   spdlog::info("stopped cleanly");
   return 0;
