@@ -35,7 +35,7 @@
 # STORM_WINDOW (0s), LEAD_S (20), BASELINE_S (8), CHECKIN_LOAD (full: wrk -t2 -c64 at full
 # speed, as checkin_throughput.sh; paced: wrk -t1 -c$PACED_CONNS (16), each connection waiting
 # $PACE_MS (16) ms after a reply, ~900 check-ins/s; none), DELIVERY_TIMEOUT_S (120),
-# DURABILITY (commit), PROFILE (0; 1: `perf record` of the server, DWARF call graphs at 499 Hz,
+# DURABILITY (commit), CHECKIN_LOG (false; true: `--checkin-log true`), PROFILE (0; 1: `perf record` of the server, DWARF call graphs at 499 Hz,
 # from T to the last delivery, and each busy thread's top symbols printed per run).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -50,6 +50,7 @@ PACED_CONNS="${PACED_CONNS:-16}"
 PACE_MS="${PACE_MS:-16}"
 DELIVERY_TIMEOUT_S="${DELIVERY_TIMEOUT_S:-120}"
 DURABILITY="${DURABILITY:-commit}"
+CHECKIN_LOG="${CHECKIN_LOG:-false}"
 BYSTANDERS="${BYSTANDERS:-1000}"
 REPORT="$BENCH_DIR/storm_report.py"
 RECEIVER_BIN="${RECEIVER_BIN:-$OVERDUE_BUILD_DIR/bench/overdue-storm-receiver}"
@@ -154,7 +155,8 @@ run_storm() {
   fi
 
   start_receiver "deliveries$i" "$STORM_WATCHES"
-  start_overdue "$dir" --allow-private-targets true --min-period 1s --durability "$DURABILITY"
+  start_overdue "$dir" --allow-private-targets true --min-period 1s --durability "$DURABILITY" \
+    --checkin-log "$CHECKIN_LOG"
   wait_ready "$SERVER_URL"
   channel=$(curl -sf -X POST -H "X-Api-Key: $key" -H 'Content-Type: application/json' \
     -d "{\"name\":\"bench\",\"kind\":\"webhook\",\"config\":{\"url\":\"$RECEIVER_URL/hook\"}}" \
@@ -231,6 +233,12 @@ run_storm() {
   rss=$(rss_kib "$SERVER_PID")
   stop_server "$SERVER_PID"
   stop_server "$RECEIVER_PID" # SIGTERM: writes the records
+  # Check-ins also written to the check-in log (journal/checkin_log.h): before T - 1.5 s
+  # (start-up and the baseline), and from then to the end.
+  log "run $i: check-ins also written to the check-in log: $(awk \
+    -v a="$(metric "$WORK/metrics$i.after" overdue_checkin_log_records_total)" \
+    -v b="$(metric "$WORK/metrics$i.before" overdue_checkin_log_records_total)" \
+    'BEGIN {printf "%d before T - 1.5 s, %d after", b, a - b}')"
 
   # --- one result line ---------------------------------------------------------------------
   python3 "$REPORT" report "$WORK/deliveries$i.jsonl" "$STORM_WATCHES" >"$WORK/report$i.txt"
@@ -303,7 +311,7 @@ case "$CHECKIN_LOAD" in
   none) load="none" ;;
 esac
 echo "storm: $STORM_WATCHES watches down at T (spread over $STORM_WINDOW), 1 webhook each to a local receiver;" \
-  "$HEALTHY_WATCHES healthy watches; check-in load: $load; durability=$DURABILITY; $RUNS runs"
+  "$HEALTHY_WATCHES healthy watches; check-in load: $load; durability=$DURABILITY; checkin_log=$CHECKIN_LOG; $RUNS runs"
 receiver_capacity
 echo "receiver capacity: $RECEIVER_CAPACITY POSTs/s (wrk -t1 -c64, ~1 KB bodies)"
 : >"$WORK/runs"

@@ -3,15 +3,16 @@
 //
 // Design note. During a storm of deadlines the journal commits flips in slices, and a
 // check-in that arrives while a slice commits waits for the rest of it (tens of
-// milliseconds). So while flips are queued or committing (Journal::bulk_busy), the server
-// also appends each plain check-in (no state change; success, start, log or ignored signal)
-// here: the record (the watch's runtime after the check-in, and the check-in) is written and
-// fdatasync'ed by this log's own thread, group-committed like the journal, and the client
-// hears "OK" as soon as either the log or the store has it — so an acknowledged check-in is
-// durable in one of them (DESIGN.md, safety property 1). The journal still commits the
-// check-in to the store as usual; once it has (Journal::Submit's `durable`), the record is
-// Release()d, and a segment file whose records are all released is deleted once the log
-// has moved on to a newer segment.
+// milliseconds). So, with the server's `checkin_log = true` (off by default: the extra
+// fdatasyncs delay a storm's notifications, BENCHMARKS.md), while flips are queued or
+// committing (Journal::bulk_busy), the server also appends each plain check-in (no state change;
+// success, start, log or ignored signal) here: the record (the watch's runtime after the check-in,
+// and the check-in) is written and fdatasync'ed by this log's own thread, group-committed like the
+// journal, and the client hears "OK" as soon as either the log or the store has it — so an
+// acknowledged check-in is durable in one of them (DESIGN.md, safety property 1). The journal still
+// commits the check-in to the store as usual; once it has (Journal::Submit's `durable`), the record
+// is Release()d, and a segment file whose records are all released is deleted once the log has
+// moved on to a newer segment.
 //
 // Recovery. On start-up, before the watches are loaded, Open() reads every segment left by
 // the previous run and ReplayCheckIns() applies each record the store does not have yet: a

@@ -11,9 +11,15 @@
 // has nothing to do for it that a replay would miss — is also appended to the CheckInLog, and
 // its client hears "OK" as soon as either the log or the store has it (the first success;
 // an error only when both failed). Outside storms nothing changes: the reply follows the
-// store's commit, so an API read after the reply sees the check-in. At most
-// `max_log_outstanding` records wait for the store; beyond that, check-ins wait for the
-// store again (the journal's queue stays bounded).
+// store's commit, so an API read after the reply sees the check-in.
+//
+// Backpressure: at most `max_log_outstanding` logged check-ins may wait for the store; beyond
+// that, check-ins wait for the store's commit again. Waiting for the commit is what slows a
+// flood of check-ins down while flips commit: without the bound, a full-speed load answered
+// from the log put ~50,000 check-ins in the journal during a storm, which go before the flips,
+// and the first notification came 3 s after the deadline instead of 1.3 s (BENCHMARKS.md,
+// "The check-in log"; with 256, 1.9 s). 32 covers a moderate rate (~900 check-ins/s from 16
+// clients) during a storm.
 //
 // Thread-safety: Record from any thread (the engine calls it under a shard lock; it never
 // blocks beyond the journal's and the log's queue locks).
@@ -31,9 +37,11 @@ namespace overdue::server {
 
 class ChangeRecorder final : public engine::EventSink {
  public:
+  static constexpr int64_t kMaxLogOutstanding = 32;
+
   // `log` may be null (durability=relaxed: no log). Counters may be null.
   ChangeRecorder(journal::Journal& journal, journal::CheckInLog* log, int history_limit,
-                 int64_t max_log_outstanding = 65536, base::Counter* logged = nullptr);
+                 int64_t max_log_outstanding = kMaxLogOutstanding, base::Counter* logged = nullptr);
 
   // `prefetch` is told the watch of every deadline flip before it is queued (the incident
   // desk reads what it needs about the watch ahead of the commit). REQUIRES: before Start.

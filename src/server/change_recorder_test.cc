@@ -47,7 +47,7 @@ class ChangeRecorderTest : public ::testing::Test {
     ASSERT_TRUE(log.ok()) << log.error().message;
     log_ = std::move(log.value());
     journal_ = std::make_unique<journal::Journal>(*faulty_, journal::JournalOptions{});
-    recorder_ = std::make_unique<ChangeRecorder>(*journal_, log_.get(), 100, 65536, &logged_);
+    recorder_ = std::make_unique<ChangeRecorder>(*journal_, log_.get(), 100, 2, &logged_);
     log_->Start();
     journal_->Start();
   }
@@ -163,6 +163,23 @@ TEST_F(ChangeRecorderTest, FailSignalsAndStateChangesWaitForTheStoreEvenInAStorm
   EXPECT_TRUE(up_st.ok());
   EXPECT_EQ(up_stored, 2);
   EXPECT_EQ(logged_.Value(), 0u);
+}
+
+TEST_F(ChangeRecorderTest, BeyondTheBoundCheckInsWaitForTheStoreAgain) {
+  StartAStorm();
+  // Two check-ins may wait for the store (the bound this fixture sets); their replies come
+  // from the log while the slow commit holds them.
+  for (int64_t n = 1; n <= 2; ++n) {
+    const auto [st, stored] = RecordAndWait(CheckIn(n));
+    EXPECT_TRUE(st.ok());
+    EXPECT_EQ(stored, 0);
+  }
+  EXPECT_EQ(log_->outstanding(), 2);
+  // The third waits for the store's commit, as outside storms.
+  const auto [st, stored] = RecordAndWait(CheckIn(3));
+  EXPECT_TRUE(st.ok());
+  EXPECT_EQ(stored, 3);
+  EXPECT_EQ(logged_.Value(), 2u);
 }
 
 TEST_F(ChangeRecorderTest, WhenTheLogCannotWriteTheReplyWaitsForTheStore) {

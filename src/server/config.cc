@@ -246,7 +246,7 @@ Status SetBool(std::string_view text, bool& field) {
   return {};
 }
 
-const std::array<OptionDef, 25> kOptions = {{
+const std::array<OptionDef, 26> kOptions = {{
     {{"listen", "HOST:PORT",
       "address to listen on; port 0 picks a free one (default 127.0.0.1:8000)"},
      TomlKind::kString,
@@ -349,6 +349,11 @@ const std::array<OptionDef, 25> kOptions = {{
        c.log_format = std::string(text);
        return {};
      }},
+    {{"checkin_log", "true|false",
+      "during a storm of deadlines, answer check-ins once an fdatasync'ed log has them, "
+      "before the database's commit (default false)"},
+     TomlKind::kBool,
+     [](std::string_view text, Config& c) { return SetBool(text, c.checkin_log); }},
     {{"allow_private_targets", "true|false",
       "let webhooks and other channels reach loopback and private addresses (default false)"},
      TomlKind::kBool,

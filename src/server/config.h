@@ -62,6 +62,10 @@ struct Config {
   std::string log_format = "text";  // text | json
   // Notifications. Webhooks and other targets on loopback or private addresses are refused
   // unless this is set (SSRF protection; end-to-end tests need it for local receivers).
+  // With durability=commit: while flips are committing, plain check-ins are also written to
+  // the check-in log and answered once it has them (journal/checkin_log.h). Off by default:
+  // the extra fdatasyncs delayed a storm's notifications by ~10% (BENCHMARKS.md).
+  bool checkin_log = false;
   bool allow_private_targets = false;
   // PEM file of the certificate authorities trusted for TLS to receivers (HTTPS webhooks,
   // SMTP with STARTTLS or smtps://) in place of the system's bundle; "" = the system's.

@@ -83,6 +83,7 @@ TEST_F(ConfigTest, DefaultsWhenNothingIsGiven) {
   EXPECT_EQ(c->log_level, "info");
   EXPECT_EQ(c->log_format, "text");
   EXPECT_FALSE(c->allow_private_targets);
+  EXPECT_FALSE(c->checkin_log);
   EXPECT_EQ(c->notify_timeout, seconds(10));
   EXPECT_EQ(c->notify_max_attempts, 8);
   EXPECT_EQ(c->notify_retry_delay, seconds(5));
@@ -109,6 +110,7 @@ TEST_F(ConfigTest, EveryOptionIsReadFromFlags) {
                  {"log_level", "debug"},
                  {"log_format", "json"},
                  {"allow_private_targets", "true"},
+                 {"checkin_log", "true"},
                  {"notify_timeout", "2s"},
                  {"notify_max_attempts", "3"},
                  {"notify_retry_delay", "10ms"},
@@ -132,6 +134,7 @@ TEST_F(ConfigTest, EveryOptionIsReadFromFlags) {
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->log_format, "json");
   EXPECT_TRUE(c->allow_private_targets);
+  EXPECT_TRUE(c->checkin_log);
   EXPECT_EQ(c->notify_timeout, seconds(2));
   EXPECT_EQ(c->notify_max_attempts, 3);
   EXPECT_EQ(c->notify_retry_delay, milliseconds(10));
@@ -229,6 +232,7 @@ TEST_F(ConfigTest, BadNotificationOptionsNameSourceValueAndRule) {
   const std::vector<std::pair<std::map<std::string, std::string>, std::string>> cases = {
       {{{"allow_private_targets", "yes"}},
        "--allow-private-targets: \"yes\": must be true or false"},
+      {{{"checkin_log", "on"}}, "--checkin-log: \"on\": must be true or false"},
       {{{"notify_timeout", "5ms"}}, "--notify-timeout: \"5ms\": must be at least 10ms"},
       {{{"notify_timeout", "2h"}}, "--notify-timeout: \"2h\": must be at most 1h"},
       {{{"notify_timeout", "soon"}}, "--notify-timeout: \"soon\": "},
@@ -675,6 +679,7 @@ TEST_F(ConfigTest, ConfigOptionsListsEveryOptionOnce) {
                            "log_level",
                            "log_format",
                            "allow_private_targets",
+                           "checkin_log",
                            "tls_ca_file",
                            "notify_timeout",
                            "notify_max_attempts",
@@ -685,7 +690,7 @@ TEST_F(ConfigTest, ConfigOptionsListsEveryOptionOnce) {
     EXPECT_TRUE(names.contains(name)) << name;
   }
   // Each is accepted by LoadConfig as a flag (with a valid value the defaults give).
-  EXPECT_EQ(names.size(), 25u);
+  EXPECT_EQ(names.size(), 26u);
 }
 
 constexpr const char* kChannelA = "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01";

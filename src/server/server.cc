@@ -487,9 +487,10 @@ int Serve(const Config& config) {
   }
 
   // Check-ins acknowledged from the check-in log but not committed when the last run stopped
-  // (journal/checkin_log.h): into the store before the watches are loaded.
+  // (journal/checkin_log.h): into the store before the watches are loaded, whatever this
+  // run's settings. The log takes new check-ins only with checkin_log and durability=commit.
   std::unique_ptr<journal::CheckInLog> checkin_log;
-  if (config.durability == Durability::kCommit) {
+  {
     auto log = journal::CheckInLog::Open(config.data_dir);
     if (!log.ok()) {
       spdlog::error("cannot open the check-in log: {}", log.error().message);
@@ -510,7 +511,9 @@ int Serve(const Config& config) {
       spdlog::error("check-in log: {}", st.error().message);
       return 1;
     }
-    checkin_log = std::move(log.value());
+    if (config.checkin_log && config.durability == Durability::kCommit) {
+      checkin_log = std::move(log.value());
+    }
   }
 
   base::MetricsRegistry metrics;
@@ -520,8 +523,8 @@ int Serve(const Config& config) {
   auto& logged_checkins = metrics.AddCounter(
       "overdue_checkin_log_records_total",
       "Check-ins also written to the check-in log (during storms of deadline flips).");
-  ChangeRecorder recorder(journal, checkin_log.get(), config.history_limit, 65536,
-                          &logged_checkins);
+  ChangeRecorder recorder(journal, checkin_log.get(), config.history_limit,
+                          ChangeRecorder::kMaxLogOutstanding, &logged_checkins);
   engine::EngineOptions eo;
   engine::Engine engine(clock, recorder, eo);
 
