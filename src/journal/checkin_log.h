@@ -20,7 +20,10 @@
 // (the journal commits one watch's changes in order, so a later change of the watch in the
 // store implies the check-in is there too). Replay writes the runtime and the history row;
 // it does not replay the incident desk's reaction, which is why only check-ins that cannot
-// change a watch's state or open an incident (no fail signal) take this path.
+// change a watch's state or open an incident (no fail signal) take this path. An earlier
+// check-in of the same watch that was not logged and not yet committed (its client was still
+// waiting) is lost in a crash while the logged one is replayed: its number is then missing
+// from the history, and the replayed runtime (ping count, last start) includes its effect.
 //
 // File format. Segments `checkins-<20-digit number>.log` in the data dir, each a sequence
 // of frames: u32 payload length, u64 FNV-1a hash of the payload, payload (little-endian

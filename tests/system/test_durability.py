@@ -152,7 +152,12 @@ class CheckInLogTest(unittest.TestCase):
             # Every acknowledged check-in is there; a request cut off by the kill may be too.
             self.assertGreaterEqual(n, acked[w], watch)
             self.assertLessEqual(n, acked[w] + maybe[w], watch)
-            self.assertEqual(len(server.pings(watch)), min(n, 100), watch)
+            # A check-in in flight at the kill that waited for the store (not logged) may be
+            # lost while a later, logged one of the same watch is replayed: its number is then
+            # missing from the history, and n_pings still counts it.
+            pings = len(server.pings(watch))
+            self.assertGreaterEqual(pings, min(acked[w], 100), watch)
+            self.assertLessEqual(pings, min(n, 100), watch)
         self.assertEqual(server.stop(), 0)
 
 
