@@ -155,8 +155,11 @@ run_storm() {
   fi
 
   start_receiver "deliveries$i" "$STORM_WATCHES"
+  # The flag only when set, so that builds before it can be compared with the same script.
+  local log_flag=()
+  [ "$CHECKIN_LOG" = false ] || log_flag=(--checkin-log "$CHECKIN_LOG")
   start_overdue "$dir" --allow-private-targets true --min-period 1s --durability "$DURABILITY" \
-    --checkin-log "$CHECKIN_LOG"
+    "${log_flag[@]}"
   wait_ready "$SERVER_URL"
   channel=$(curl -sf -X POST -H "X-Api-Key: $key" -H 'Content-Type: application/json' \
     -d "{\"name\":\"bench\",\"kind\":\"webhook\",\"config\":{\"url\":\"$RECEIVER_URL/hook\"}}" \
