@@ -357,6 +357,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const bool head = request_.method == "HEAD";
       const int version = request_.version;
       Bump(worker_.requests_total);
+      const int timed_class =
+          core_.options.classify && core_.options.observe ? core_.options.classify(request_) : -1;
+      const auto started = std::chrono::steady_clock::now();
       if (!co_await Dispatch()) co_return;
       if (response_.status < 200 || response_.status > 999) {
         spdlog::error("http: handler answered {} {} with status {}", request_.method, request_.path,
@@ -366,6 +369,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       const bool close =
           !keep_alive || core_.stopping.load(std::memory_order_relaxed) || WantsClose(response_);
       if (!co_await Write(response_, head, close, version)) co_return;
+      if (timed_class >= 0) {
+        core_.options.observe(timed_class, std::chrono::steady_clock::now() - started);
+      }
       if (close) co_return;
     }
   }

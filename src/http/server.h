@@ -96,6 +96,13 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60000};
   // For the peer to take our whole response (a peer that does not read holds the buffer).
   std::chrono::milliseconds write_timeout{10000};
+  // Request timing (e.g. a latency histogram per route): `classify` runs on the I/O thread
+  // for every request the handler gets, before the handler; a class >= 0 is timed from then
+  // until its whole response has been handed to the kernel, and `observe(class, duration)`
+  // is called with it on that I/O thread. Neither may block. The time the request spent in
+  // the socket before it was read is not included. Unset, or a class < 0: nothing is timed.
+  std::function<int(const Request&)> classify;
+  std::function<void(int, std::chrono::nanoseconds)> observe;
 };
 
 class Server {

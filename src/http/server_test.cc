@@ -642,6 +642,53 @@ TEST(ServerTest, PeerThatDoesNotReadIsClosedAfterWriteTimeout) {
 
 // ---- stop -------------------------------------------------------------------------------
 
+// classify/observe time a request from the handler's call to its response being written,
+// by the class classify gives; class -1 is not timed.
+TEST(ServerTest, ClassifiedRequestsAreTimedUntilTheirResponseIsWritten) {
+  std::mutex mu;
+  std::vector<std::pair<int, std::chrono::nanoseconds>> seen;
+  ServerOptions o = ShortTimeouts();
+  o.classify = [](const Request& r) { return r.path == "/timed" ? 7 : -1; };
+  o.observe = [&](int cls, std::chrono::nanoseconds d) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.emplace_back(cls, d);
+  };
+  auto observations = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return seen;
+  };
+  HeldReplies held;
+  TestServer ts(o, held.handler());
+  Client c(ts.port());
+  ASSERT_TRUE(c.Send(Get("/untimed")));
+  ASSERT_TRUE(WaitUntil([&] { return held.size() == 1; }));
+  held.Take(0)(Text(200, "a"));
+  ASSERT_EQ(c.Read().status, 200);
+
+  ASSERT_TRUE(c.Send(Get("/timed")));
+  ASSERT_TRUE(WaitUntil([&] { return held.size() == 2; }));
+  const auto held_at = std::chrono::steady_clock::now();
+  Reply reply = held.Take(1);
+  // The reply comes later, from another thread (as a ping's does after its commit).
+  std::this_thread::sleep_for(milliseconds(40));
+  const auto held_for = std::chrono::steady_clock::now() - held_at;
+  std::thread([&reply] { reply(Text(200, "b")); }).join();
+  ASSERT_EQ(c.Read().status, 200);
+  ASSERT_TRUE(WaitUntil([&] { return observations().size() == 1; }));
+  const auto timed = observations();
+  EXPECT_EQ(timed[0].first, 7);
+  EXPECT_GE(timed[0].second, held_for);
+  EXPECT_LT(timed[0].second, std::chrono::seconds(5));
+
+  // The untimed request before it was not observed, and a request answered in place is.
+  ASSERT_TRUE(c.Send(Get("/timed")));
+  ASSERT_TRUE(WaitUntil([&] { return held.size() == 3; }));
+  held.Take(2)(Text(204, ""));
+  ASSERT_EQ(c.Read().status, 204);
+  ASSERT_TRUE(WaitUntil([&] { return observations().size() == 2; }));
+  EXPECT_EQ(observations()[1].first, 7);
+}
+
 TEST(ServerTest, GracefulStopWaitsForPendingReply) {
   HeldReplies held;
   auto ts = std::make_unique<TestServer>(ShortTimeouts(), held.handler());

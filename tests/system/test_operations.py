@@ -39,6 +39,17 @@ class OperationsTest(unittest.TestCase):
         for family in ("overdue_detection_lag_seconds_bucket", "overdue_commit_batch_size_bucket",
                        "overdue_commit_latency_seconds_bucket", "overdue_journal_queue"):
             self.assertIn(family, text)
+        # Request latency by route, observed once each response is written (the counts are
+        # awaited: a response can reach us just before its observation is made).
+        def count(route):
+            m = re.search(r'^overdue_http_request_duration_seconds_count\{route="%s"\} (\d+)$'
+                          % route, s.request("GET", "/metrics")[1].decode(), re.M)
+            return int(m.group(1)) if m else None
+        wait_for(lambda: count("ping") == 3, what="3 timed check-ins")
+        self.assertEqual(count("api"), 0)
+        s.api("/api/v3/checks/")
+        wait_for(lambda: count("api") == 1, what="1 timed API request")
+        self.assertGreaterEqual(count("other"), 1)  # the /metrics requests above
         wal = re.search(r"^overdue_store_wal_pages (\d+)$", text, re.M)
         self.assertIsNotNone(wal, "no overdue_store_wal_pages")
         self.assertGreater(int(wal.group(1)), 0)  # the check-ins above went through the WAL
