@@ -27,6 +27,9 @@
 # before T vs after the storm) shows whether the engine still sees deadlines on time during
 # the storm: the script reports how many of those observations took over 100 ms and over 1 s.
 # The poller also times each /metrics and /readyz request: the longest of each is reported.
+# With check-in load, the server's own check-in p99 (overdue_http_request_duration_seconds,
+# route="ping": request read whole -> response written) is reported beside wrk's, from
+# /metrics scraped before and after the baseline and after the storm's wrk stopped.
 # Each run also prints the CPU time of every server thread (and the receiver) from T - 0.1 s to
 # the last delivery, with the time each spent runnable but waiting for a core
 # (/proc/<pid>/task/*/schedstat).
@@ -175,6 +178,7 @@ run_storm() {
   # Baseline check-ins: the same server and data, no incident activity.
   if [ "$CHECKIN_LOAD" != none ]; then
     sleep_until_ms $((t_ms - BASELINE_S * 1000 - 1500))
+    curl -sf "$SERVER_URL/metrics" >"$WORK/metrics$i.prebase" || die "GET /metrics failed"
     wrk "${WRK_ARGS[@]}" -d"${BASELINE_S}s" --timeout 10s --latency -s "$BENCH_DIR/storm_checkin.lua" \
       "$SERVER_URL" -- "$dir.healthy" "$WORK/base$i.hist" "${PACE_ARG[@]}" >"$WORK/base$i.wrk" 2>&1 ||
       die "baseline wrk failed: $(tail -3 "$WORK/base$i.wrk")"
@@ -220,6 +224,7 @@ run_storm() {
   if [ -n "$wrk_pid" ]; then
     kill -INT "$wrk_pid"
     wait "$wrk_pid" || die "storm wrk failed: $(tail -3 "$WORK/storm$i.wrk")"
+    curl -sf "$SERVER_URL/metrics" >"$WORK/metrics$i.stormwrk" || die "GET /metrics failed"
   fi
   # Let in-flight completions and their commits finish (and the last bystander deadline,
   # T + 4 s, pass), then take the final scrape.
@@ -242,6 +247,19 @@ run_storm() {
     -v a="$(metric "$WORK/metrics$i.after" overdue_checkin_log_records_total)" \
     -v b="$(metric "$WORK/metrics$i.before" overdue_checkin_log_records_total)" \
     'BEGIN {printf "%d before T - 1.5 s, %d after", b, a - b}')"
+
+  # The server's own view of the same check-ins (overdue_http_request_duration_seconds,
+  # route="ping": from the request read whole to its response written), p99 from the
+  # histogram's buckets: it leaves out wrk's own wait for a core and the time a request waited
+  # in its socket.
+  if [ "$CHECKIN_LOAD" != none ]; then
+    local series='overdue_http_request_duration_seconds_bucket{route="ping"'
+    echo "$(python3 "$REPORT" histq "$WORK/metrics$i.prebase" "$WORK/metrics$i.before" "$series" 0.99)" \
+      "$(python3 "$REPORT" histq "$WORK/metrics$i.before" "$WORK/metrics$i.stormwrk" "$series" 0.99)" \
+      >>"$WORK/server_ping"
+    log "run $i: server-side check-in p99 (read whole -> response written): baseline" \
+      "$(tail -1 "$WORK/server_ping" | cut -d' ' -f1) ms, storm $(tail -1 "$WORK/server_ping" | cut -d' ' -f2) ms"
+  fi
 
   # --- one result line ---------------------------------------------------------------------
   python3 "$REPORT" report "$WORK/deliveries$i.jsonl" "$STORM_WATCHES" >"$WORK/report$i.txt"
@@ -343,6 +361,10 @@ if [ "$CHECKIN_LOAD" != none ]; then
   echo "  check-in p50 ms: baseline $(med 10), storm $(med 14); p99 ms: baseline $bp99, storm $sp99;" \
     "storm/baseline p99 = $(awk -v a="$sp99" -v b="$bp99" 'BEGIN {printf "%.2f", a / b}')x" \
     "(requests: baseline $(med 9) in ${BASELINE_S} s, storm $(med 13) in $(med 17) ms)"
+  sb=$(cut -d' ' -f1 "$WORK/server_ping" | median)
+  ss=$(cut -d' ' -f2 "$WORK/server_ping" | median)
+  echo "  server-side check-in p99 ms (read whole -> response written, from the histogram):" \
+    "baseline $sb, storm $ss (runs: $(cut -d' ' -f2 "$WORK/server_ping" | paste -sd' '))"
 fi
 echo "  server: detection lag observations total/>100 ms/>1 s (runs): $(col 18 | paste -sd' '); commits during the storm/mean batch (runs): $(col 19 | paste -sd' ');" \
   "max outbox_pending (runs): $(col 23 | paste -sd' '); max journal_queue (runs): $(col 24 | paste -sd' ')"
