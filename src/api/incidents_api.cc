@@ -249,11 +249,16 @@ struct IncidentsApi::Impl {
                 {"data", data}};
   }
 
-  static json NotificationJson(const model::Notification& n) {
+  // The channel's name and kind as they are now (null once the channel is deleted), so a
+  // responder reads "ops-mail (email)" rather than an id.
+  json NotificationJson(const model::Notification& n) const {
+    const std::optional<model::Channel> channel = desk.FindChannel(n.channel_id);
     return json{{"id", n.id},
                 {"incident", n.incident_id ? json(n.incident_id) : json(nullptr)},
                 {"watch", n.watch_id.ToString()},
                 {"channel", n.channel_id.ToString()},
+                {"channel_name", channel ? json(channel->name) : json(nullptr)},
+                {"channel_kind", channel ? json(channel->kind) : json(nullptr)},
                 {"event", n.event},
                 {"status", model::NotificationStatusName(n.status)},
                 {"attempts", n.attempts},

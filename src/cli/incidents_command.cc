@@ -42,6 +42,15 @@ std::optional<int64_t> IntField(const json& j, const char* key) {
 
 std::string OrDash(std::string s) { return s.empty() ? "-" : s; }
 
+// A notification's channel: "name (kind)", or its id from a server that sends no names or
+// for a channel deleted since.
+std::string ChannelLabel(const json& notification) {
+  const std::string name = StringField(notification, "channel_name");
+  if (name.empty()) return StringField(notification, "channel");
+  const std::string kind = StringField(notification, "channel_kind");
+  return kind.empty() ? name : name + " (" + kind + ")";
+}
+
 // A scalar as text: strings unquoted, numbers as written, null and absent as "".
 std::string ScalarText(const json& j, const char* key) {
   const auto it = j.find(key);
@@ -410,7 +419,7 @@ std::string FormatIncidentDetails(const json& incident, base::TimePoint now) {
     for (const json& n : *notifications) {
       if (!n.is_object()) continue;
       rows.push_back({OrDash(ScalarText(n, "id")), OrDash(StringField(n, "event")),
-                      OrDash(StringField(n, "channel")), OrDash(StringField(n, "status")),
+                      OrDash(ChannelLabel(n)), OrDash(StringField(n, "status")),
                       OrDash(ScalarText(n, "attempts")), StringField(n, "last_error")});
     }
     out += "\nnotifications:\n" + Columns(rows, "  ");

@@ -52,7 +52,12 @@ json Incident() {
        "channel": "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01", "event": "down",
        "status": "delivered", "attempts": 1, "last_error": "", "created":
        "2026-01-10T11:00:00+00:00", "finished_at": "2026-01-10T11:00:01+00:00",
-       "idempotency_key": "k"}
+       "idempotency_key": "k"},
+      {"id": 8, "incident": 12, "watch": "5f8b6f0e-1c1a-4c55-9a5e-0c4b2f6f7a10",
+       "channel": "0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01", "channel_name": "ops mail",
+       "channel_kind": "email", "event": "down", "status": "failed", "attempts": 5,
+       "last_error": "refused", "created": "2026-01-10T11:10:00+00:00",
+       "finished_at": "2026-01-10T11:20:00+00:00", "idempotency_key": "k2"}
     ]})");
 }
 
@@ -102,7 +107,9 @@ TEST(FormatIncidentDetailsTest, FieldsThenTimelineThenNotifications) {
             "\n"
             "notifications:\n"
             "  ID  EVENT  CHANNEL                               STATUS     ATTEMPTS  LAST ERROR\n"
-            "  7   down   0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01  delivered  1\n");
+            // A server before channel names, or a deleted channel: its id.
+            "  7   down   0b6c3b1e-8a3f-4c2e-9d51-2f1a6e7c9b01  delivered  1\n"
+            "  8   down   ops mail (email)                      failed     5         refused\n");
 }
 
 TEST(FormatIncidentDetailsTest, ResolvedIncidentWithImplicitPolicy) {

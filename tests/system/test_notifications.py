@@ -504,6 +504,12 @@ class UnreachableTest(NotificationTestCase):
         self.assertEqual((attempt["ok"], attempt["reason"]), (False, "blocked"))
         self.assertEqual(n["attempts"], 1)
         self.assertEqual(hook.received(), [])
+        # Listed with the channel's name and kind while it exists, with nulls once deleted.
+        self.assertEqual((n["channel_name"], n["channel_kind"]), ("webhook /hook", "webhook"))
+        self.ok("DELETE", f"/api/v1/channels/{ch}")
+        [gone] = self.notifications(incident=inc["id"])
+        self.assertEqual((gone["channel"], gone["channel_name"], gone["channel_kind"]),
+                         (ch, None, None))
 
 
 class MailTest(NotificationTestCase):
