@@ -67,6 +67,12 @@ std::optional<LoggedCheckIn> DecodeCheckIn(std::string_view bytes);
 struct CheckInLogOptions {
   // A segment is closed once it holds at least this many bytes.
   size_t segment_bytes = size_t{4} << 20;
+  // Added to the log thread's nice value when it starts (0: left alone). The thread uses
+  // little CPU and a logged check-in's answer waits for it, so during a storm it should not
+  // wait for a core behind the storm's threads (BENCHMARKS.md, twelfth round). Lowering a
+  // nice value needs CAP_SYS_NICE or RLIMIT_NICE (systemd: LimitNICE=-10); without either the
+  // thread keeps the process's priority and the log says so once.
+  int thread_nice = -10;
 };
 
 class CheckInLog {
@@ -102,6 +108,10 @@ class CheckInLog {
   int64_t outstanding() const { return outstanding_.load(); }
   // Segment files on disk (tests, metrics).
   size_t segment_files() const;
+  // The log thread's Linux thread id, 0 until it runs; and whether its nice value was
+  // lowered by options.thread_nice (nullopt until the thread has tried).
+  int thread_id() const { return thread_id_.load(); }
+  std::optional<bool> thread_priority_raised() const;
 
  private:
   CheckInLog(std::string dir, CheckInLogOptions options, uint64_t first_segment);
@@ -116,6 +126,7 @@ class CheckInLog {
   };
 
   void Run();
+  void RaisePriority();  // on the log thread, first
   std::string PathOf(uint64_t segment) const;
   // Writes `batch` and syncs it; false (with the log marked unhealthy) on an I/O error.
   bool WriteBatch(std::vector<Pending>& batch);
@@ -143,6 +154,8 @@ class CheckInLog {
 
   std::atomic<bool> healthy_{true};
   std::atomic<int64_t> outstanding_{0};
+  std::atomic<int> thread_id_{0};
+  std::atomic<int> priority_{0};  // 0 not tried yet, 1 lowered, 2 refused or not asked
   std::thread writer_;
 };
 

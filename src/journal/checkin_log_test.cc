@@ -1,11 +1,14 @@
 #include "journal/checkin_log.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include "store/sqlite/sqlite_store.h"
 
@@ -216,6 +219,36 @@ TEST_F(CheckInLogTest, AReleasedSegmentIsDeletedOnceTheLogHasMovedOn) {
   ASSERT_TRUE(again);
   ASSERT_FALSE(again->recovered().empty());
   EXPECT_EQ(again->recovered().back().check_in.n, 6);
+}
+
+// The log thread's nice value is lowered by thread_nice where the process may (root, or
+// RLIMIT_NICE), and the log reports which happened; 0 leaves it alone.
+TEST_F(CheckInLogTest, TheLogThreadRunsAtAHigherPriorityWhereAllowed) {
+  errno = 0;
+  const int ours = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  ASSERT_EQ(errno, 0);
+  for (const int delta : {-2, 0}) {
+    SCOPED_TRACE(delta);
+    CheckInLogOptions o;
+    o.thread_nice = delta;
+    auto log = Open(o);
+    ASSERT_TRUE(log);
+    log->Start();
+    AppendSynced(*log, Record(base::Uuid::Random(), 1));  // the thread has run its start-up
+    const std::optional<bool> raised = log->thread_priority_raised();
+    ASSERT_TRUE(raised.has_value());
+    ASSERT_NE(log->thread_id(), 0);
+    errno = 0;
+    const int theirs = ::getpriority(PRIO_PROCESS, static_cast<id_t>(log->thread_id()));
+    ASSERT_EQ(errno, 0);
+    if (delta == 0) {
+      EXPECT_FALSE(*raised);
+    }
+    EXPECT_EQ(theirs, *raised ? ours + delta : ours);
+    // Only that thread: this one keeps its value.
+    EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())), ours);
+    log->Stop();
+  }
 }
 
 TEST_F(CheckInLogTest, AppendAfterStopFailsAtOnce) {
