@@ -442,9 +442,10 @@ struct Desk::Impl {
 
   // The context's "last_check_in": the watch's latest check-in, `in_batch` when the batch
   // being committed holds one (it is not in the store yet), else the store's newest; null if
-  // it has none.
+  // it has none. `at` (if given) gets its time, or kNoTime.
   std::string LastCheckInJson(const Uuid& watch_id, const model::CheckIn* in_batch = nullptr,
-                              const Fetched* pre = nullptr) {
+                              const Fetched* pre = nullptr, TimePoint* at = nullptr) {
+    if (at) *at = base::kNoTime;
     std::vector<model::CheckIn> list;
     if (!in_batch && pre) {
       if (!pre->last) return "null";
@@ -457,6 +458,7 @@ struct Desk::Impl {
       in_batch = &list.front();
     }
     const model::CheckIn& c = *in_batch;
+    if (at) *at = c.at;
     std::string out;
     {
       base::ObjectText o(out);
@@ -590,8 +592,10 @@ struct Desk::Impl {
     }
     if (!e.event.empty() && !e.channels.empty()) {
       const WatchInfo& w = info[inc.id];
-      const std::string context = Context(e.event, &inc, WatchJson(w, watch_status, base::kNoTime),
-                                          LastCheckInJson(inc.watch_id), now);
+      TimePoint last_ping;
+      const std::string last = LastCheckInJson(inc.watch_id, nullptr, nullptr, &last_ping);
+      const std::string context =
+          Context(e.event, &inc, WatchJson(w, watch_status, last_ping), last, now);
       Notify(p, e.event, e.channels, &inc, w, context, now);
     }
     Schedule(inc);
@@ -631,10 +635,14 @@ struct Desk::Impl {
     Publish();
   }
 
-  // Resolves the active incident `it` points at; recovery to every channel told when `notify`.
+  // Resolves the active incident `it` points at; recovery to every channel told when `notify`,
+  // saying what the watch is now: `watch_status` ("up" after a check-in, "paused", or "down"
+  // when a person resolves an incident whose watch has not recovered), and its last check-in
+  // (`last` when the batch holds it).
   void Close(Pending& p, std::unordered_map<int64_t, Incident>::iterator it, const std::string& by,
              const std::string& reason, TimePoint now, bool notify,
-             const model::CheckIn* last = nullptr) REQUIRES(mu) {
+             std::string_view watch_status = "", const model::CheckIn* last = nullptr)
+      REQUIRES(mu) {
     Incident& inc = it->second;
     auto e = model::Resolve(inc, by, reason, now);
     if (!e.ok()) return;
@@ -643,8 +651,10 @@ struct Desk::Impl {
         inc.id, now, "resolved", by, e.value().message, base::JsonText(json{{"reason", reason}})}});
     if (notify) {
       const WatchInfo& w = info[inc.id];
-      const std::string context = Context("recovery", &inc, WatchJson(w, "up", now),
-                                          LastCheckInJson(inc.watch_id, last), now);
+      TimePoint last_ping;
+      const std::string last_json = LastCheckInJson(inc.watch_id, last, nullptr, &last_ping);
+      const std::string context =
+          Context("recovery", &inc, WatchJson(w, watch_status, last_ping), last_json, now);
       Notify(p, "recovery", e.value().channels, &inc, w, context, now);
     }
     by_watch.erase(inc.watch_id);
@@ -828,9 +838,10 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
                                       {"reason", f.reason}}
                                      .dump()}});
         if (f.new_status == model::Status::kUp || f.new_status == model::Status::kNew) {
-          d.Close(p, d.active.find(it->second), "check-in", "", now, true, last_of(f.watch_id));
+          d.Close(p, d.active.find(it->second), "check-in", "", now, true,
+                  model::StatusName(f.new_status), last_of(f.watch_id));
         } else if (f.new_status == model::Status::kPaused) {
-          d.Close(p, d.active.find(it->second), "system", "watch paused", now, true,
+          d.Close(p, d.active.find(it->second), "system", "watch paused", now, true, "paused",
                   last_of(f.watch_id));
         }
         continue;
@@ -1061,7 +1072,9 @@ void Desk::Resolve(int64_t project_id, int64_t id, std::string by, std::string r
     auto it = d.active.find(id);
     if (it != d.active.end() && it->second.project_id == project_id) {
       Pending p;
-      d.Close(p, it, by, reason, d.clock.Now(), true);
+      // An active incident's watch has not recovered: a check-in or a pause would have
+      // resolved it already.
+      d.Close(p, it, by, reason, d.clock.Now(), true, "down");
       Incident resolved;
       for (const store::Mutation& m : p.mutations) {
         if (const auto* u = std::get_if<store::UpsertIncident>(&m)) resolved = u->incident;

@@ -297,6 +297,62 @@ TEST_F(DeskTest, SuccessCheckInResolvesAndTellsEveryoneToldSoFar) {
   EXPECT_EQ(desk_->Tick(), 0u);
 }
 
+// A recovery message says what the watch is now. After a check-in it is up and its last ping
+// is that check-in; when a person resolves the incident, the watch is still down (an active
+// incident's watch has not checked in since); escalations carry the last ping too.
+TEST_F(DeskTest, MessagesSayWhatTheWatchIsNow) {
+  const auto a = AddChannel("first");
+  const auto b = AddChannel("second");
+  AddPolicy(TwoStepPolicy(a.id, b.id));
+  const auto w = AddWatch("backup");
+  CheckIn(w, model::Signal::kSuccess, 0, std::nullopt, 1);
+  clock_.Advance(seconds(30));
+  GoDown(w);
+  const int64_t first = OnlyActive().id;
+  clock_.Advance(seconds(60));
+  ASSERT_EQ(desk_->Tick(), 1u);
+  Flush();
+  std::promise<Result<model::Incident>> resolved;
+  desk_->Resolve(1, first, "dana", "false alarm",
+                 [&](Result<model::Incident> r) { resolved.set_value(r); });
+  ASSERT_TRUE(resolved.get_future().get().ok());
+  Flush();
+
+  clock_.Advance(seconds(30));
+  GoDown(w);
+  clock_.Advance(seconds(5));
+  CheckIn(w, model::Signal::kSuccess, 0, model::Status::kUp, 2);
+
+  std::vector<nlohmann::json> contexts;
+  for (const auto& n : Delivered()) contexts.push_back(nlohmann::json::parse(n.context));
+  const auto find = [&](int64_t incident, const std::string& event, const Uuid& channel) {
+    for (size_t i = 0; i < contexts.size(); ++i) {
+      const auto& d = Delivered()[i];
+      if (d.incident_id == incident && d.event == event && d.channel_id == channel) {
+        return contexts[i];
+      }
+    }
+    ADD_FAILURE() << "no " << event << " of incident " << incident;
+    return nlohmann::json::object();
+  };
+  const auto check_in_1 = find(first, "escalation", b.id)["last_check_in"]["at"];
+  ASSERT_TRUE(check_in_1.is_string());
+  ASSERT_FALSE(check_in_1.get<std::string>().empty());
+  EXPECT_EQ(find(first, "escalation", b.id)["watch"]["last_ping"], check_in_1);
+  EXPECT_EQ(find(first, "escalation", b.id)["watch"]["status"], "down");
+  for (const Uuid& ch : {a.id, b.id}) {
+    const auto by_hand = find(first, "recovery", ch);
+    EXPECT_EQ(by_hand["watch"]["status"], "down");
+    EXPECT_EQ(by_hand["watch"]["last_ping"], check_in_1);
+    EXPECT_EQ(by_hand["incident"]["resolved_by"], "dana");
+  }
+  const auto back_up = find(first + 1, "recovery", a.id);
+  EXPECT_EQ(back_up["watch"]["status"], "up");
+  ASSERT_TRUE(back_up["last_check_in"]["at"].is_string());
+  EXPECT_NE(back_up["last_check_in"]["at"], check_in_1);
+  EXPECT_EQ(back_up["watch"]["last_ping"], back_up["last_check_in"]["at"]);
+}
+
 TEST_F(DeskTest, FailuresOpenAnIncidentOnlyAfterThePolicysCount) {
   const auto a = AddChannel("ops");
   model::Policy p;

@@ -931,13 +931,16 @@ Result<Delivery> BuildDiscord(const json& config, const Message& m) {
                                 {"allowed_mentions", json{{"parse", json::array()}}}})};
 }
 
+// A recovery that is not one: resolved by a person while the watch is still down, or paused.
+bool StillDown(const Message& m) { return !Str(m.vars(), "message", "still").empty(); }
+
 Result<Delivery> BuildTeams(const json& config, const Message& m) {
   auto text = RenderMessage(m.event, m.input->context, m.custom, Escape::kNone);
   if (!text.ok()) return text.error();
   std::string color = "0076D7";  // blue: test and anything else
   if (IsAlarm(m.event)) color = "D70000";
   if (m.event == "late") color = "FFA500";
-  if (m.event == "recovery") color = "2EB886";
+  if (m.event == "recovery") color = StillDown(m) ? "FFA500" : "2EB886";
   // Card text is Markdown, where a single newline does not break the line.
   std::string body;
   for (char c : TrimRight(text->body)) body += c == '\n' ? std::string("\n\n") : std::string(1, c);
@@ -963,7 +966,7 @@ Result<Delivery> BuildNtfy(const json& config, const Message& m) {
   std::string tag = "bell";
   if (IsAlarm(m.event)) tag = "rotating_light";
   if (m.event == "late") tag = "warning";
-  if (m.event == "recovery") tag = "white_check_mark";
+  if (m.event == "recovery") tag = StillDown(m) ? "warning" : "white_check_mark";
   d.headers = {{"User-Agent", std::string(kUserAgent)},
                {"Content-Type", "text/plain; charset=utf-8"},
                // ntfy decodes RFC 2047 encoded-words: HTTP headers themselves are not UTF-8.

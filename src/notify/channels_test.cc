@@ -42,6 +42,8 @@ json SampleContext(std::string_view event = "down") {
     "server": {"url": "http://host:8000"},
     "now": "2026-11-25T10:00:01Z"})");
   c["event"] = std::string(event);
+  // A recovery after a check-in (the usual one): the watch is up again.
+  if (event == "recovery") c["watch"]["status"] = "up";
   return c;
 }
 
@@ -624,6 +626,12 @@ TEST(BuildDeliveryTest, NtfyRecoveryIsCalmerAndHasNoAction) {
   const HttpDelivery low = BuildHttp("ntfy", {{"topic", "ops"}, {"priority", 1}}, Input("late"));
   EXPECT_EQ(Header(low, "Priority"), "1");
   EXPECT_EQ(Header(low, "Tags"), "warning");
+  // Resolved by a person while the watch is still down: no check mark.
+  json still_down = SampleContext("recovery");
+  still_down["watch"]["status"] = "down";
+  const HttpDelivery by_hand =
+      BuildHttp("ntfy", {{"topic", "ops"}}, Input("recovery", std::move(still_down)));
+  EXPECT_EQ(Header(by_hand, "Tags"), "warning");
 }
 
 TEST(BuildDeliveryTest, NtfyEncodesANonAsciiTitle) {

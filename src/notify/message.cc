@@ -228,7 +228,24 @@ std::string CauseText(const json& context, std::string_view event) {
   return "";
 }
 
-std::string Headline(std::string_view event, const std::string& name, const std::string& cause) {
+// A recovery whose watch is not up again: a person resolved the incident while the watch is
+// still down, or the watch was paused. Its status then, else "".
+std::string NotRecovered(const json& context, std::string_view event) {
+  if (event != "recovery") return "";
+  std::string status = Text(context, "watch", "status");
+  if (status == "grace") status = "down";
+  return status == "down" || status == "paused" ? status : "";
+}
+
+std::string StillText(std::string_view not_recovered) {
+  if (not_recovered == "down") return "The watch is still DOWN.";
+  if (not_recovered == "paused")
+    return "The watch is PAUSED: nothing is watched until it is resumed.";
+  return "";
+}
+
+std::string Headline(std::string_view event, const std::string& name, const std::string& cause,
+                     std::string_view not_recovered) {
   const std::string why = cause.empty() ? "" : " (" + cause + ")";
   if (event == "down") return "DOWN: " + name + why;
   if (event == "late") {
@@ -237,7 +254,11 @@ std::string Headline(std::string_view event, const std::string& name, const std:
   if (event == "escalation") return "ESCALATION: " + name + " still down, not acknowledged" + why;
   if (event == "reminder") return "REMINDER: " + name + " still down" + why;
   if (event == "reopened") return "REOPENED: " + name + " still down after acknowledgement";
-  if (event == "recovery") return "RESOLVED: " + name;
+  if (event == "recovery") {
+    if (not_recovered == "down") return "RESOLVED: " + name + " (by hand; the watch is still down)";
+    if (not_recovered == "paused") return "RESOLVED: " + name + " (the watch is paused)";
+    return "RESOLVED: " + name;
+  }
   if (event == "test") return "TEST: a test message from overdue";
   return Label(event) + ": " + name + why;
 }
@@ -359,10 +380,11 @@ std::string DefaultBody(std::string_view event) {
   }
   if (event == "recovery") {
     return Join(
-        {"{{message.watch}} is back UP: incident #{{incident.id}} is resolved"
+        {"{{message.watch}}{{^message.still}} is back UP{{/message.still}}: incident "
+         "#{{incident.id}} is resolved"
          "{{#incident.resolved_by}} by {{incident.resolved_by}}{{/incident.resolved_by}}"
          "{{#incident.resolve_reason}} ({{incident.resolve_reason}})"
-         "{{/incident.resolve_reason}}.\n"
+         "{{/incident.resolve_reason}}.{{#message.still}} {{message.still}}{{/message.still}}\n"
          "It was down since {{incident.opened_at}}{{#message.cause}}: it "
          "{{message.cause}}{{/message.cause}}.",
          kWatchFacts, kLastCheckIn, kIncidentLink});
@@ -451,10 +473,12 @@ nlohmann::json TemplateContext(std::string_view event, const nlohmann::json& con
   }
   const std::string name = WatchName(out);
   const std::string cause = CauseText(out, ev);
+  const std::string not_recovered = NotRecovered(out, ev);
   out["message"] = json{{"label", Label(ev)},
                         {"watch", name},
                         {"cause", cause},
-                        {"headline", Headline(ev, name, cause)},
+                        {"headline", Headline(ev, name, cause, not_recovered)},
+                        {"still", StillText(not_recovered)},
                         {"excerpt", Excerpt(out)}};
   return out;
 }

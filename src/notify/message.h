@@ -30,6 +30,9 @@
 //   message.headline         "DOWN: nightly-backup (missed its deadline)" — the default
 //                            subject is "[overdue] {{message.headline}}"
 //   message.excerpt          the first lines of last_check_in.body, each indented "  | "
+//   message.still            recovery only: "" when the watch is up again, else "The watch
+//                            is still DOWN." (a person resolved the incident) or "The watch
+//                            is PAUSED: …"
 //
 // Conversion to mustache: objects and arrays become sections, numbers become their text,
 // true/false are booleans. null and "" are false, so `{{#watch.last_ping}}…{{/watch.last_ping}}`

@@ -32,6 +32,8 @@ json SampleContext(std::string_view event = "down") {
     "server": {"url": "http://host:8000"},
     "now": "2026-11-25T10:00:01Z"})");
   c["event"] = std::string(event);
+  // A recovery after a check-in (the usual one): the watch is up again.
+  if (event == "recovery") c["watch"]["status"] = "up";
   return c;
 }
 
@@ -279,6 +281,37 @@ TEST(DefaultMessageTest, RecoveryHasNoAckLink) {
                                   "check-in.\n"));
   EXPECT_THAT(m->body, Not(HasSubstr("Acknowledge")));
   EXPECT_THAT(m->body, HasSubstr("Incident: http://host:8000/api/v1/incidents/12\n"));
+}
+
+// A person resolving an incident (a false alarm, a job retired) while its watch is still down
+// must not be told "back UP": the watch is still silent.
+TEST(DefaultMessageTest, RecoveryByHandSaysTheWatchIsStillDown) {
+  json c = SampleContext("recovery");
+  c["watch"]["status"] = "down";
+  c["incident"]["state"] = "resolved";
+  c["incident"]["resolved_by"] = "Dana";
+  c["incident"]["resolve_reason"] = "false alarm";
+  EXPECT_EQ(TemplateContext("recovery", c)["message"]["still"], "The watch is still DOWN.");
+  auto m = RenderMessage("recovery", c, {});
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->subject, "[overdue] RESOLVED: nightly-backup (by hand; the watch is still down)");
+  EXPECT_THAT(m->body, StartsWith("nightly-backup: incident #12 is resolved by Dana (false "
+                                  "alarm). The watch is still DOWN.\n"));
+  EXPECT_THAT(m->body, Not(HasSubstr("back UP")));
+
+  c["watch"]["status"] = "paused";
+  c["incident"]["resolved_by"] = "system";
+  c["incident"]["resolve_reason"] = "watch paused";
+  m = RenderMessage("recovery", c, {});
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->subject, "[overdue] RESOLVED: nightly-backup (the watch is paused)");
+  EXPECT_THAT(m->body, StartsWith("nightly-backup: incident #12 is resolved by system (watch "
+                                  "paused). The watch is PAUSED: nothing is watched until it "
+                                  "is resumed.\n"));
+
+  // Only a recovery has it.
+  EXPECT_EQ(TemplateContext("down", SampleContext("down"))["message"]["still"], "");
+  EXPECT_EQ(TemplateContext("recovery", SampleContext("recovery"))["message"]["still"], "");
 }
 
 TEST(DefaultMessageTest, EveryEventHasASubjectAndABody) {

@@ -348,6 +348,28 @@ class RecoveryTest(NotificationTestCase):
         self.assertEqual((last["signal"], last["body"]), ("success", "restored at last"), last)
         self.assertGreaterEqual(iso(last["at"]), iso(inc["opened_at"]), last)
 
+    def test_resolved_by_hand_the_recovery_says_the_watch_is_still_down(self):
+        smtp, hook = self.smtp(), self.webhook()
+        self.start_server()
+        self.email_channel(smtp)
+        self.webhook_channel(hook)
+        watch = self.watch("backup")
+        self.ping(watch, "/fail")
+        inc = self.wait_incident(watch)
+        smtp.wait_for_messages(1, timeout=WAIT)
+        hook.wait_for_requests(1, timeout=WAIT)
+        self.ok("POST", f"/api/v1/incidents/{inc['id']}/resolve",
+                {"reason": "false alarm", "by": "dana"})
+        mail = smtp.wait_for_messages(2, timeout=WAIT)[1]
+        self.assertIn("still down", mail.subject)
+        text = mail.text()
+        self.assertIn("resolved by dana (false alarm). The watch is still DOWN.", text)
+        self.assertNotIn("back UP", text)
+        up = hook.wait_for_requests(2, timeout=WAIT)[1].json()
+        self.assertEqual((up["event"], up["watch"]["status"]), ("recovery", "down"))
+        self.assertEqual(up["watch"]["last_ping"], up["last_check_in"]["at"])
+        self.assertEqual(self.server.check(watch)["status"], "down")
+
 
 class EscalationTest(NotificationTestCase):
     def test_unacknowledged_incident_escalates_to_step_two_once(self):
