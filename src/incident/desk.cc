@@ -133,6 +133,11 @@ struct Desk::Impl {
   std::unordered_map<int64_t, Incident> active GUARDED_BY(mu);
   std::unordered_map<int64_t, WatchInfo> info GUARDED_BY(mu);  // by incident id
   std::unordered_map<Uuid, int64_t, UuidHash> by_watch GUARDED_BY(mu);
+  // Late warnings sent for a watch's current lapse (its flip to grace), not yet part of an
+  // incident: the incident that lapse opens takes them (store::AttachNotification), so its
+  // timeline begins with the warning. A flip to anything but down ends the lapse. Memory only:
+  // across a restart a warning stays on its own.
+  std::unordered_map<Uuid, std::vector<int64_t>, UuidHash> late_sent GUARDED_BY(mu);
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers GUARDED_BY(mu);
   int64_t last_incident_id GUARDED_BY(mu) = 0;
   int64_t last_notification_id GUARDED_BY(mu) = 0;
@@ -623,6 +628,12 @@ struct Desk::Impl {
     info[inc.id] = w;
     const model::EscalationEffect e = model::OpenIncident(inc, now);
     p.mutations.emplace_back(store::UpsertIncident{inc});
+    if (auto late = late_sent.find(w.id); late != late_sent.end()) {
+      for (int64_t id : late->second) {
+        p.mutations.emplace_back(store::AttachNotification{id, inc.id});
+      }
+      late_sent.erase(late);
+    }
     p.mutations.emplace_back(store::AppendTimeline{model::TimelineEntry{
         inc.id, now, "opened", "system", e.message,
         base::JsonText(json{{"cause", inc.cause}, {"policy", inc.policy_name}})}});
@@ -792,6 +803,7 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
       runtimes[r->watch_id] = r->runtime;
     } else if (const auto* del = std::get_if<store::DeleteWatch>(&m)) {
       d.CoolLocked(del->watch_id);
+      d.late_sent.erase(del->watch_id);
       if (auto it = d.by_watch.find(del->watch_id); it != d.by_watch.end()) {
         d.Close(p, d.active.find(it->second), "system", "watch deleted", now, false);
       }
@@ -846,6 +858,9 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
         }
         continue;
       }
+      if (f.new_status != model::Status::kDown) {
+        d.late_sent.erase(f.watch_id);  // a new lapse begins, or the lapse is over
+      }
       if (f.new_status == model::Status::kDown && f.reason == "timeout") {
         const model::WatchRuntime rt =
             runtimes.count(f.watch_id) ? runtimes[f.watch_id] : model::WatchRuntime{};
@@ -880,7 +895,13 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
         const std::string context =
             d.Context("late", nullptr, d.WatchJson(w, "grace", rt.last_ping),
                       d.LastCheckInJson(w.id, last_of(w.id), fetched), now);
+        const size_t first = p.mutations.size();
         d.Notify(p, "late", policy->late_channels, nullptr, w, context, now);
+        for (size_t k = first; k < p.mutations.size(); ++k) {
+          if (const auto* n = std::get_if<store::UpsertNotification>(&p.mutations[k])) {
+            d.late_sent[w.id].push_back(n->notification.id);
+          }
+        }
       }
     }
   }

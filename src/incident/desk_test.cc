@@ -1,5 +1,6 @@
 #include "incident/desk.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -388,6 +389,44 @@ TEST_F(DeskTest, GraceSendsTheEarlyLateWarningToTheLighterChannel) {
   EXPECT_EQ(Events(chat.id), std::vector<std::string>{"late"});
   EXPECT_TRUE(Events(pager.id).empty());
   EXPECT_TRUE(store_->LoadActiveIncidents().value().empty());
+}
+
+// The incident a lapse opens takes the late warning of that lapse: its timeline begins with
+// the warning. A warning of an earlier lapse (the watch checked in since) stays on its own.
+TEST_F(DeskTest, TheIncidentOfALapseTakesItsLateWarning) {
+  const auto chat = AddChannel("chat");
+  const auto pager = AddChannel("pager");
+  model::Policy p = TwoStepPolicy(pager.id, pager.id);
+  p.late_channels = {chat.id};
+  AddPolicy(p);
+  const auto w = AddWatch("backup");
+  const auto flip = [&](model::Status from, model::Status to, const std::string& reason) {
+    model::WatchRuntime rt;
+    rt.status = to;
+    Commit({store::UpdateRuntime{w.id, rt},
+            store::InsertFlip{model::Flip{w.id, clock_.Now(), from, to, reason}}});
+    clock_.Advance(seconds(10));
+  };
+  flip(model::Status::kUp, model::Status::kGrace, "");  // late warning 1
+  flip(model::Status::kGrace, model::Status::kUp, "");  // a check-in came: that lapse is over
+  flip(model::Status::kUp, model::Status::kGrace, "");  // late warning 2
+  GoDown(w);
+  const int64_t id = OnlyActive().id;
+
+  store::NotificationFilter all;
+  all.project_id = 1;
+  const auto listed = store_->ListNotifications(all);
+  ASSERT_TRUE(listed.ok());
+  std::map<std::string, std::vector<int64_t>> incident_of;  // event -> incident of each
+  for (const auto& n : listed.value()) incident_of[n.event].push_back(n.incident_id);
+  ASSERT_EQ(incident_of["late"].size(), 2u);
+  std::sort(incident_of["late"].begin(), incident_of["late"].end());
+  EXPECT_EQ(incident_of["late"], (std::vector<int64_t>{0, id}));
+  EXPECT_EQ(incident_of["down"], std::vector<int64_t>{id});
+  const auto kinds = TimelineKinds(id);
+  ASSERT_GE(kinds.size(), 2u);
+  EXPECT_EQ(kinds[0], "notification");  // the late warning, before the incident opened
+  EXPECT_EQ(kinds[1], "opened");
 }
 
 TEST_F(DeskTest, SilenceRecordsTheIncidentButHoldsItsNotifications) {

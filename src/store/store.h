@@ -125,11 +125,17 @@ struct InsertAttempt {
   base::Duration duration{0};
   TimePoint retry_at{};  // a failed attempt to be retried: when; else the epoch
 };
+// A late warning joins the incident its lapse opened: only the row's incident is written (the
+// notifier may be recording an attempt on it meanwhile).
+struct AttachNotification {
+  int64_t notification_id = 0;
+  int64_t incident_id = 0;
+};
 using Mutation =
     std::variant<UpsertProject, InsertApiKey, DeleteApiKey, UpsertWatch, UpdateRuntime, DeleteWatch,
                  InsertCheckIn, InsertFlip, SetMeta, UpsertChannel, DeleteChannel, UpsertPolicy,
                  DeletePolicy, UpsertSilence, DeleteSilence, UpsertIncident, AppendTimeline,
-                 UpsertNotification, UpdateNotificationState, InsertAttempt>;
+                 UpsertNotification, UpdateNotificationState, InsertAttempt, AttachNotification>;
 
 struct IncidentFilter {
   int64_t project_id = 0;

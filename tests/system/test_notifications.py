@@ -996,8 +996,20 @@ class LateTest(NotificationTestCase):
         self.assertEqual(late.json()["watch"]["name"], "backup")
         self.assert_signed(late)
         self.assertNotEqual(late.idempotency_key, down.idempotency_key)
-        late_n = self.wait_notification(lambda n: n["event"] == "late", "the late notification")
-        self.assertIsNone(late_n["incident"])
+        # The incident the lapse opened takes its late warning: its timeline begins with it.
+        inc = self.wait_incident(watch)
+        self.assertEqual(down.json()["incident"]["id"], inc["id"])
+        late_n = self.wait_notification(
+            lambda n: n["event"] == "late" and n["status"] == "delivered",
+            "the late notification delivered")
+        self.assertEqual(late_n["incident"], inc["id"])
+        self.assertEqual(late_n["idempotency_key"], late.idempotency_key)
+        timeline = [(e["kind"], e["data"].get("event"))
+                    for e in self.incident(inc["id"])["timeline"]]
+        self.assertEqual(timeline[:3], [("notification", "late"), ("attempt", "late"),
+                                        ("opened", None)], timeline)
+        self.assertEqual(sorted(n["event"] for n in self.notifications(incident=inc["id"])),
+                         ["down", "late"])
 
 
 class ChannelTestMessageTest(NotificationTestCase):

@@ -1217,7 +1217,7 @@ class SqliteStore final : public Store {
     Stmt upsert_channel, delete_channel, upsert_policy, delete_policy;
     Stmt upsert_silence, delete_silence, upsert_incident, append_timeline;
     Stmt upsert_notification, upsert_notification_context, update_notification_state,
-        insert_attempt;
+        attach_notification, insert_attempt;
     // The text of the chain written last: in a storm every incident copies the same chain
     // (of its policy, or the implicit one), and comparing is cheaper than writing JSON.
     model::EscalationChain last_chain;
@@ -1377,6 +1377,7 @@ class SqliteStore final : public Store {
         {&w.update_notification_state,
          "UPDATE notifications SET status=?2, attempts=?3, next_attempt_at=?4, finished_at=?5, "
          "last_error=?6 WHERE id=?1"},
+        {&w.attach_notification, "UPDATE notifications SET incident_id=?2 WHERE id=?1"},
         {&w.insert_attempt,
          "INSERT INTO attempts (notification_id, at, ok, reason, code, detail, duration_us, "
          "retry_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"},
@@ -1725,6 +1726,12 @@ class SqliteStore final : public Store {
     s.Bind(4, ToMicros(n.next_attempt_at));
     s.Bind(5, ToMicros(n.finished_at));
     s.Bind(6, std::string_view(n.last_error));
+    return StepDone(writer_, s);
+  }
+  Status Write(const AttachNotification& m) {
+    Stmt& s = writer_stmts_->attach_notification;
+    s.Bind(1, m.notification_id);
+    s.Bind(2, m.incident_id);
     return StepDone(writer_, s);
   }
   Status Write(const InsertAttempt& m) {
