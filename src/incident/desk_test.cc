@@ -23,6 +23,8 @@ using std::chrono::seconds;
 
 const TimePoint kT0 = base::FromMicros(1'800'000'000'000'000);
 
+model::Policy TwoStepPolicy(const Uuid& first, const Uuid& second);  // below
+
 // A real SQLite store and journal, a manual clock, the desk as the journal's commit hook.
 class DeskTest : public ::testing::Test {
  protected:
@@ -120,6 +122,20 @@ class DeskTest : public ::testing::Test {
     s.created = clock_.Now();
     Commit({store::UpsertWatch{model::Watch{s, {}}}});
     return s;
+  }
+
+  // A default two-step policy paging `pager` that sends the early "late" warning to `chat`.
+  void AddLatePolicy(const model::Channel& chat, const model::Channel& pager) {
+    model::Policy p = TwoStepPolicy(pager.id, pager.id);
+    p.late_channels = {chat.id};
+    AddPolicy(p);
+  }
+  // A state change of `w` as the engine records it.
+  void Flip(const model::WatchSpec& w, model::Status from, model::Status to) {
+    model::WatchRuntime rt;
+    rt.status = to;
+    Commit({store::UpdateRuntime{w.id, rt},
+            store::InsertFlip{model::Flip{w.id, clock_.Now(), from, to, ""}}});
   }
 
   // What the engine records when a watch misses its deadline.
@@ -377,15 +393,9 @@ TEST_F(DeskTest, FailuresOpenAnIncidentOnlyAfterThePolicysCount) {
 TEST_F(DeskTest, GraceSendsTheEarlyLateWarningToTheLighterChannel) {
   const auto chat = AddChannel("chat");
   const auto pager = AddChannel("pager");
-  model::Policy p = TwoStepPolicy(pager.id, pager.id);
-  p.late_channels = {chat.id};
-  AddPolicy(p);
+  AddLatePolicy(chat, pager);
   const auto w = AddWatch("backup");
-  model::WatchRuntime rt;
-  rt.status = model::Status::kGrace;
-  Commit({store::UpdateRuntime{w.id, rt},
-          store::InsertFlip{
-              model::Flip{w.id, clock_.Now(), model::Status::kUp, model::Status::kGrace, ""}}});
+  Flip(w, model::Status::kUp, model::Status::kGrace);
   EXPECT_EQ(Events(chat.id), std::vector<std::string>{"late"});
   EXPECT_TRUE(Events(pager.id).empty());
   EXPECT_TRUE(store_->LoadActiveIncidents().value().empty());
@@ -396,20 +406,14 @@ TEST_F(DeskTest, GraceSendsTheEarlyLateWarningToTheLighterChannel) {
 TEST_F(DeskTest, TheIncidentOfALapseTakesItsLateWarning) {
   const auto chat = AddChannel("chat");
   const auto pager = AddChannel("pager");
-  model::Policy p = TwoStepPolicy(pager.id, pager.id);
-  p.late_channels = {chat.id};
-  AddPolicy(p);
+  AddLatePolicy(chat, pager);
   const auto w = AddWatch("backup");
-  const auto flip = [&](model::Status from, model::Status to, const std::string& reason) {
-    model::WatchRuntime rt;
-    rt.status = to;
-    Commit({store::UpdateRuntime{w.id, rt},
-            store::InsertFlip{model::Flip{w.id, clock_.Now(), from, to, reason}}});
-    clock_.Advance(seconds(10));
-  };
-  flip(model::Status::kUp, model::Status::kGrace, "");  // late warning 1
-  flip(model::Status::kGrace, model::Status::kUp, "");  // a check-in came: that lapse is over
-  flip(model::Status::kUp, model::Status::kGrace, "");  // late warning 2
+  Flip(w, model::Status::kUp, model::Status::kGrace);  // late warning 1
+  clock_.Advance(seconds(10));
+  Flip(w, model::Status::kGrace, model::Status::kUp);  // a check-in came: that lapse is over
+  clock_.Advance(seconds(10));
+  Flip(w, model::Status::kUp, model::Status::kGrace);  // late warning 2
+  clock_.Advance(seconds(10));
   GoDown(w);
   const int64_t id = OnlyActive().id;
 
