@@ -340,13 +340,11 @@ TEST_F(DeskTest, MessagesSayWhatTheWatchIsNow) {
   clock_.Advance(seconds(5));
   CheckIn(w, model::Signal::kSuccess, 0, model::Status::kUp, 2);
 
-  std::vector<nlohmann::json> contexts;
-  for (const auto& n : Delivered()) contexts.push_back(nlohmann::json::parse(n.context));
+  const std::vector<model::Notification> delivered = Delivered();
   const auto find = [&](int64_t incident, const std::string& event, const Uuid& channel) {
-    for (size_t i = 0; i < contexts.size(); ++i) {
-      const auto& d = Delivered()[i];
+    for (const auto& d : delivered) {
       if (d.incident_id == incident && d.event == event && d.channel_id == channel) {
-        return contexts[i];
+        return nlohmann::json::parse(d.context);
       }
     }
     ADD_FAILURE() << "no " << event << " of incident " << incident;
