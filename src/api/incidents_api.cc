@@ -813,7 +813,7 @@ struct IncidentsApi::Impl {
   std::string Summary(const model::Incident& i) const {
     return "<dl><dt>Watch</dt><dd>" + base::MarkupEscape(i.watch_name) + "</dd><dt>What</dt><dd>" +
            base::MarkupEscape(i.cause_detail) + "</dd><dt>Since</dt><dd>" +
-           base::MarkupEscape(base::FormatIso8601(i.opened_at)) + "</dd><dt>State</dt><dd>" +
+           base::MarkupEscape(base::FormatForPeople(i.opened_at)) + "</dd><dt>State</dt><dd>" +
            std::string(model::IncidentStateName(i.state)) +
            (i.acked_by.empty() ? "" : " (acknowledged by " + base::MarkupEscape(i.acked_by) + ")") +
            "</dd></dl>";

@@ -6,7 +6,10 @@
 
 namespace overdue::base {
 
-std::string FormatIso8601(TimePoint t, bool seconds_only) {
+namespace {
+
+// The UTC calendar fields of `t` and its microseconds within the second (0..999999).
+std::tm Utc(TimePoint t, int64_t* frac_out) {
   const int64_t us = ToMicros(t);
   int64_t secs = us / 1'000'000;
   int64_t frac = us % 1'000'000;
@@ -17,11 +20,28 @@ std::string FormatIso8601(TimePoint t, bool seconds_only) {
   const std::time_t tt = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&tt, &tm);
-  std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", tm.tm_year + 1900,
-                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  *frac_out = frac;
+  return tm;
+}
+
+std::string Calendar(const std::tm& tm, char between) {
+  return fmt::format("{:04}-{:02}-{:02}{}{:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, between, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+}  // namespace
+
+std::string FormatIso8601(TimePoint t, bool seconds_only) {
+  int64_t frac = 0;
+  std::string out = Calendar(Utc(t, &frac), 'T');
   if (!seconds_only && frac != 0) out += fmt::format(".{:06}", frac);
   out += "+00:00";
   return out;
+}
+
+std::string FormatForPeople(TimePoint t) {
+  int64_t frac = 0;
+  return Calendar(Utc(t, &frac), ' ') + " UTC";
 }
 
 namespace {

@@ -24,6 +24,9 @@ inline TimePoint FromMicros(int64_t us) { return TimePoint{Duration{us}}; }
 // "2025-03-30T01:30:00.123456+00:00" — the ISO 8601 form healthchecks uses (seconds only
 // when micros == 0 and `seconds_only`).
 std::string FormatIso8601(TimePoint t, bool seconds_only = true);
+// "2025-03-30 01:30:00 UTC" — for a person reading a message or a page: whole seconds (the
+// fraction is dropped, not rounded), a space, and the zone spelled out.
+std::string FormatForPeople(TimePoint t);
 // "2026-11-25T10:00:00Z", with optional fractional seconds (up to microseconds) and a "Z" or
 // "+HH:MM"/"-HH:MM" offset (required). nullopt when malformed or out of range.
 std::optional<TimePoint> ParseIso8601(std::string_view text);

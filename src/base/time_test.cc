@@ -14,6 +14,12 @@ TEST(TimeTest, FormatIso8601LikeDjango) {
   EXPECT_EQ(FormatIso8601(FromMicros(1'700'000'000'000'000), false), "2023-11-14T22:13:20+00:00");
 }
 
+TEST(TimeTest, FormatForPeopleDropsTheFractionAndNamesTheZone) {
+  EXPECT_EQ(FormatForPeople(FromMicros(1'700'000'000'999'999)), "2023-11-14 22:13:20 UTC");
+  EXPECT_EQ(FormatForPeople(FromMicros(0)), "1970-01-01 00:00:00 UTC");
+  EXPECT_EQ(FormatForPeople(FromMicros(-1)), "1969-12-31 23:59:59 UTC");
+}
+
 TEST(ManualClockTest, MovesOnlyWhenTold) {
   ManualClock c(FromMicros(1'000'000));
   EXPECT_EQ(ToMicros(c.Now()), 1'000'000);

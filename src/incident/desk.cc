@@ -865,12 +865,13 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
         const model::WatchRuntime rt =
             runtimes.count(f.watch_id) ? runtimes[f.watch_id] : model::WatchRuntime{};
         const WatchInfo w = d.LookUp(f.watch_id, specs, fetched);
-        std::string detail =
-            rt.last_ping == base::kNoTime
-                ? std::string("missed its deadline: no check-in yet")
-                : fmt::format("missed its deadline: no check-in since {}", Iso(rt.last_ping));
+        std::string detail = rt.last_ping == base::kNoTime
+                                 ? std::string("missed its deadline: no check-in yet")
+                                 : fmt::format("missed its deadline: no check-in since {}",
+                                               base::FormatForPeople(rt.last_ping));
         if (f.detected_late) {
-          detail += fmt::format(" (detected at start-up, {})", Iso(f.detected_at));
+          detail +=
+              fmt::format(" (detected at start-up, {})", base::FormatForPeople(f.detected_at));
         }
         d.Open(p, w, "timeout", std::move(detail), f.at, now, rt, last_of(f.watch_id), fetched);
       } else if (f.new_status == model::Status::kGrace) {

@@ -793,7 +793,7 @@ TEST(BuildDeliveryTest, EmailIsACompleteRfc5322Message) {
                   "X-Overdue-Event: down"));
   const std::string body = m.message.substr(split + 4);
   EXPECT_THAT(body, StartsWith("nightly-backup is DOWN: it missed its deadline.\r\n"
-                               "Down since: 2026-11-25T10:00:00Z (incident #12)\r\n"));
+                               "Down since: 2026-11-25 10:00:00 UTC (incident #12)\r\n"));
   EXPECT_THAT(body, HasSubstr("\r\nAcknowledge: http://host:8000/ack/tok123\r\n"));
 }
 

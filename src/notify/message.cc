@@ -3,6 +3,7 @@
 #include <cctype>
 #include <exception>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/json_text.h"
+#include "base/time.h"
 
 namespace overdue::notify {
 namespace {
@@ -263,6 +265,14 @@ std::string Headline(std::string_view event, const std::string& name, const std:
   return Label(event) + ": " + name + why;
 }
 
+// A time of the context ("2026-11-25T09:58:00.123456+00:00") as people read it
+// ("2026-11-25 09:58:00 UTC"); "" when absent, the text as it is when it is not such a time.
+std::string PeopleTime(const json& context, const char* object, const char* key) {
+  const std::string text = Text(context, object, key);
+  const std::optional<base::TimePoint> t = base::ParseIso8601(text);
+  return t ? base::FormatForPeople(*t) : text;
+}
+
 // Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
 std::string_view CutUtf8(std::string_view s, size_t max) {
   if (s.size() <= max) return s;
@@ -312,7 +322,7 @@ constexpr std::string_view kSubject = "[overdue] {{message.headline}}";
 // tags (and its newline), so a section alone on its line would either leave an empty line
 // behind or take a wanted blank line with it.
 constexpr std::string_view kIncidentFacts =
-    "Down since: {{incident.opened_at}} (incident #{{incident.id}})"
+    "Down since: {{message.opened_at}} (incident #{{incident.id}})"
     "{{#incident.cause_detail}}\nDetail: {{incident.cause_detail}}{{/incident.cause_detail}}";
 
 constexpr std::string_view kWatchFacts =
@@ -321,7 +331,7 @@ constexpr std::string_view kWatchFacts =
 
 constexpr std::string_view kLastCheckIn =
     "\n"
-    "{{#last_check_in}}Last check-in: {{last_check_in.at}} ({{last_check_in.signal}}"
+    "{{#last_check_in}}Last check-in: {{message.last_check_in_at}} ({{last_check_in.signal}}"
     "{{#last_check_in.exit_status}}, exit status {{last_check_in.exit_status}}"
     "{{/last_check_in.exit_status}}"
     "{{#last_check_in.remote_addr}}, from {{last_check_in.remote_addr}}"
@@ -385,7 +395,7 @@ std::string DefaultBody(std::string_view event) {
          "{{#incident.resolved_by}} by {{incident.resolved_by}}{{/incident.resolved_by}}"
          "{{#incident.resolve_reason}} ({{incident.resolve_reason}})"
          "{{/incident.resolve_reason}}.{{#message.still}} {{message.still}}{{/message.still}}\n"
-         "It was down since {{incident.opened_at}}{{#message.cause}}: it "
+         "It was down since {{message.opened_at}}{{#message.cause}}: it "
          "{{message.cause}}{{/message.cause}}.",
          kWatchFacts, kLastCheckIn, kIncidentLink});
   }
@@ -479,7 +489,9 @@ nlohmann::json TemplateContext(std::string_view event, const nlohmann::json& con
                         {"cause", cause},
                         {"headline", Headline(ev, name, cause, not_recovered)},
                         {"still", StillText(not_recovered)},
-                        {"excerpt", Excerpt(out)}};
+                        {"excerpt", Excerpt(out)},
+                        {"opened_at", PeopleTime(out, "incident", "opened_at")},
+                        {"last_check_in_at", PeopleTime(out, "last_check_in", "at")}};
   return out;
 }
 

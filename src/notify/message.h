@@ -8,7 +8,7 @@
 //   event                    down | late | escalation | reminder | reopened | recovery | test
 //   incident                 absent for "late" and "test"
 //     .id .cause             12, timeout | fail | exit | sos | duress
-//     .cause_detail          "no check-in since 2026-11-25T09:58:00Z"
+//     .cause_detail          "missed its deadline: no check-in since 2026-11-25 09:58:00 UTC"
 //     .state                 open | acknowledged | resolved
 //     .opened_at             when the watch went down
 //     .url .ack_url          the incident in the API; the acknowledgement link
@@ -30,6 +30,9 @@
 //   message.headline         "DOWN: nightly-backup (missed its deadline)" — the default
 //                            subject is "[overdue] {{message.headline}}"
 //   message.excerpt          the first lines of last_check_in.body, each indented "  | "
+//   message.opened_at        incident.opened_at as people read it: "2026-11-25 10:00:00 UTC"
+//                            (whole seconds; the raw fields keep microseconds, for programs)
+//   message.last_check_in_at last_check_in.at the same way ("" without a last check-in)
 //   message.still            recovery only: "" when the watch is up again, else "The watch
 //                            is still DOWN." (a person resolved the incident) or "The watch
 //                            is PAUSED: …"

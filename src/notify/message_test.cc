@@ -18,8 +18,8 @@ using ::testing::StartsWith;
 json SampleContext(std::string_view event = "down") {
   json c = json::parse(R"({
     "incident": {"id": 12, "cause": "timeout",
-                 "cause_detail": "no check-in since 2026-11-25T09:58:00Z", "state": "open",
-                 "opened_at": "2026-11-25T10:00:00Z",
+                 "cause_detail": "no check-in since 2026-11-25 09:58:00 UTC", "state": "open",
+                 "opened_at": "2026-11-25T10:00:00.250000+00:00",
                  "url": "http://host:8000/api/v1/incidents/12",
                  "ack_url": "http://host:8000/ack/tok123", "step": 1, "round": 1,
                  "acked_by": "", "resolved_by": "", "resolve_reason": ""},
@@ -27,7 +27,7 @@ json SampleContext(std::string_view event = "down") {
               "slug": "nightly-backup", "kind": "job", "tags": "prod db", "desc": "",
               "status": "down", "last_ping": "2026-11-25T09:00:00Z",
               "ping_url": "http://host:8000/ping/6f1c2b8e-0d1a-4e57-9a3b-2f4c5d6e7f80"},
-    "last_check_in": {"at": "2026-11-25T09:00:00Z", "signal": "fail", "exit_status": 3,
+    "last_check_in": {"at": "2026-11-25T09:00:00.731002+00:00", "signal": "fail", "exit_status": 3,
                       "remote_addr": "10.0.0.5", "body": "rsync: error 23\nretrying\n"},
     "server": {"url": "http://host:8000"},
     "now": "2026-11-25T10:00:01Z"})");
@@ -250,6 +250,19 @@ TEST(TemplateContextTest, WatchNameFallsBackToSlugThenId) {
   EXPECT_EQ(TemplateContext("down", json::object())["message"]["watch"], "(unnamed watch)");
 }
 
+TEST(TemplateContextTest, TimesForPeople) {
+  const json m = TemplateContext("down", SampleContext())["message"];
+  EXPECT_EQ(m["opened_at"], "2026-11-25 10:00:00 UTC");
+  EXPECT_EQ(m["last_check_in_at"], "2026-11-25 09:00:00 UTC");
+  json c = SampleContext();
+  c["last_check_in"] = nullptr;
+  c["incident"]["opened_at"] = "yesterday";  // not a time: shown as it is
+  const json n = TemplateContext("down", c)["message"];
+  EXPECT_EQ(n["last_check_in_at"], "");
+  EXPECT_EQ(n["opened_at"], "yesterday");
+  EXPECT_EQ(TemplateContext("late", json::object())["message"]["opened_at"], "");
+}
+
 // ---- default messages --------------------------------------------------------------------
 
 TEST(DefaultMessageTest, DownSaysWhatWhichSinceLastCheckInAndLinks) {
@@ -258,11 +271,11 @@ TEST(DefaultMessageTest, DownSaysWhatWhichSinceLastCheckInAndLinks) {
   EXPECT_EQ(m->subject, "[overdue] DOWN: nightly-backup (missed its deadline)");
   EXPECT_EQ(m->body,
             "nightly-backup is DOWN: it missed its deadline.\n"
-            "Down since: 2026-11-25T10:00:00Z (incident #12)\n"
-            "Detail: no check-in since 2026-11-25T09:58:00Z\n"
+            "Down since: 2026-11-25 10:00:00 UTC (incident #12)\n"
+            "Detail: no check-in since 2026-11-25 09:58:00 UTC\n"
             "Tags: prod db\n"
             "\n"
-            "Last check-in: 2026-11-25T09:00:00Z (fail, exit status 3, from 10.0.0.5)\n"
+            "Last check-in: 2026-11-25 09:00:00 UTC (fail, exit status 3, from 10.0.0.5)\n"
             "  | rsync: error 23\n"
             "  | retrying\n"
             "\n"
@@ -341,7 +354,7 @@ TEST(DefaultMessageTest, EveryEventHasASubjectAndABody) {
     EXPECT_EQ(m->body.back(), '\n');
     if (std::string_view(event) != "test") {
       EXPECT_THAT(m->body, HasSubstr("nightly-backup")) << event;
-      EXPECT_THAT(m->body, HasSubstr("Last check-in: 2026-11-25T09:00:00Z")) << event;
+      EXPECT_THAT(m->body, HasSubstr("Last check-in: 2026-11-25 09:00:00 UTC")) << event;
     }
   }
 }

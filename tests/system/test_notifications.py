@@ -16,7 +16,7 @@ import time
 import unittest
 import urllib.parse
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 
 from harness import BIN, Server, wait_for
 from receivers import (HAVE_AIOSMTPD, HAVE_OPENSSL, Blackhole, SmtpReceiver, TwilioReceiver,
@@ -30,6 +30,11 @@ WAIT = 15.0
 
 def iso(text):
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def for_people(text):
+    """An API time as messages and pages show it: "2026-11-25 10:00:00 UTC"."""
+    return iso(text).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def subsequence(wanted, items):
@@ -255,6 +260,12 @@ class EndToEndTest(NotificationTestCase):
         self.assertIn(inc["url"], text)
         path = ack_path(text)
         self.assertIsNotNone(path, f"no ack link in the mail:\n{text}")
+        # Times for people: whole seconds in UTC, not the API's microseconds.
+        since = for_people(inc["opened_at"])
+        self.assertIn(f"Down since: {since} (incident #{inc['id']})", text)
+        last = for_people(self.server.check(watch)["last_ping"])
+        self.assertIn(f"Last check-in: {last} (success", text)
+        self.assertEqual(inc["cause_detail"], f"missed its deadline: no check-in since {last}")
 
         # The webhook: signed, idempotent, the message context as JSON.
         self.assert_signed(down_hook)
@@ -278,6 +289,7 @@ class EndToEndTest(NotificationTestCase):
         self.assertTrue(headers.get("Content-Type", "").startswith("text/html"), headers)
         self.assertRegex(page.decode(), re.compile(r"<form[^>]*method=[\"']?post", re.I))
         self.assertIn("Acknowledge", page.decode())
+        self.assertIn(f"<dt>Since</dt><dd>{since}</dd>", page.decode())
         self.assertEqual(self.incident(inc["id"])["state"], "open")
 
         # POST acknowledges.
