@@ -114,6 +114,27 @@ std::string Seconds(const json& j, const char* key) {
   return base::FormatDuration(std::chrono::seconds(*s));
 }
 
+// What happens at the incident's next_escalation_at: the label of its line and what to add
+// after the time. The last step of the last run leads to reminders or to nothing at all, and
+// an acknowledged incident's timer is its acknowledgement timing out.
+std::pair<std::string, std::string> NextTimer(const json& incident) {
+  if (StringField(incident, "state") == "acknowledged") {
+    return {"reopens", " if still down"};
+  }
+  const auto esc = incident.find("escalation");
+  if (esc == incident.end() || !esc->is_object()) return {"next escalation", ""};
+  const auto steps = esc->find("steps");
+  const size_t n_steps = steps != esc->end() && steps->is_array() ? steps->size() : 0;
+  const auto step = IntField(incident, "step");
+  const auto round = IntField(incident, "round");
+  const auto repeat = IntField(*esc, "repeat");
+  const bool last = step && round && repeat && n_steps > 0 &&
+                    *step >= static_cast<int64_t>(n_steps) && *round >= *repeat;
+  if (!last) return {"next escalation", ""};
+  if (!Seconds(*esc, "remind_every").empty()) return {"next reminder", ""};
+  return {"chain ends", ", nothing more is sent"};
+}
+
 std::string IncidentLabel(const json& incident, const std::string& fallback_id) {
   std::string id = ScalarText(incident, "id");
   if (id.empty()) id = fallback_id;
@@ -392,7 +413,10 @@ std::string FormatIncidentDetails(const json& incident, base::TimePoint now) {
     }
     add("ack timeout", Seconds(escalation, "ack_timeout"));
   }
-  add("next escalation", WhenField(incident, "next_escalation_at", now));
+  if (const std::string next = WhenField(incident, "next_escalation_at", now); !next.empty()) {
+    const auto [label, what] = NextTimer(incident);
+    add(label.c_str(), next + what);
+  }
   add("url", StringField(incident, "url"));
 
   size_t width = 0;

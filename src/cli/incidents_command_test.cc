@@ -135,6 +135,31 @@ TEST(FormatIncidentDetailsTest, ResolvedIncidentWithImplicitPolicy) {
   EXPECT_EQ(FormatIncidentDetails(json::array(), now), "");
 }
 
+TEST(FormatIncidentDetailsTest, TheNextTimerSaysWhatItDoes) {
+  const auto now = At("2026-01-10T12:00:00+00:00");
+  json i = Incident();
+  i["timeline"] = json::array();
+  i["notifications"] = json::array();
+  i["next_escalation_at"] = "2026-01-10T12:50:00+00:00";
+  EXPECT_THAT(FormatIncidentDetails(i, now),
+              HasSubstr("reopens:      in 50m (2026-01-10 12:50:00 UTC) if still down\n"));
+  i["state"] = "open";
+  i["acked_at"] = nullptr;
+  i["next_escalation_at"] = "2026-01-10T12:05:00+00:00";
+  i["step"] = 1;
+  EXPECT_THAT(FormatIncidentDetails(i, now),
+              HasSubstr("next escalation: in 5m (2026-01-10 12:05:00 UTC)\n"));
+  i["step"] = 2;  // the last step of the last run
+  i["round"] = 2;
+  EXPECT_THAT(FormatIncidentDetails(i, now),
+              HasSubstr("next reminder: in 5m (2026-01-10 12:05:00 UTC)\n"));
+  i["escalation"]["remind_every"] = 0;
+  EXPECT_THAT(FormatIncidentDetails(i, now),
+              HasSubstr("chain ends:  in 5m (2026-01-10 12:05:00 UTC), nothing more is sent\n"));
+  i["round"] = 1;  // a second run follows
+  EXPECT_THAT(FormatIncidentDetails(i, now), HasSubstr("next escalation: in 5m"));
+}
+
 TEST(FormatChannelsTableTest, IdNameKindCreated) {
   const json channels = json::array({{{"id", kChannel},
                                       {"name", "ops mail"},
