@@ -426,13 +426,16 @@ struct Desk::Impl {
   // eighth of the cost (json_text_bench), which a storm pays once per incident on the
   // journal's writer thread.
 
-  // The context's "watch".
-  std::string WatchJson(const WatchInfo& w, std::string_view status, TimePoint last_ping) const {
+  // The context's "watch". `grace_ends`: when a watch in its grace period goes down (the late
+  // warning), else kNoTime.
+  std::string WatchJson(const WatchInfo& w, std::string_view status, TimePoint last_ping,
+                        TimePoint grace_ends = base::kNoTime) const {
     std::string out;
     const std::string id = w.id.ToString();
     {
       base::ObjectText o(out);
       o.Str("desc", w.desc)
+          .Str("grace_ends_at", Iso(grace_ends))
           .Str("id", id)
           .Str("kind", w.kind)
           .Str("last_ping", Iso(last_ping))
@@ -894,7 +897,7 @@ void Desk::BeforeCommit(std::vector<store::Mutation>& batch, size_t first_new) {
         const model::WatchRuntime rt =
             runtimes.count(f.watch_id) ? runtimes[f.watch_id] : model::WatchRuntime{};
         const std::string context =
-            d.Context("late", nullptr, d.WatchJson(w, "grace", rt.last_ping),
+            d.Context("late", nullptr, d.WatchJson(w, "grace", rt.last_ping, rt.alert_after),
                       d.LastCheckInJson(w.id, last_of(w.id), fetched), now);
         const size_t first = p.mutations.size();
         d.Notify(p, "late", policy->late_channels, nullptr, w, context, now);

@@ -384,7 +384,8 @@ std::string DefaultBody(std::string_view event) {
   if (event == "late") {
     return Join(
         {"{{message.watch}} is LATE: it has not checked in by its deadline. It goes DOWN "
-         "when its grace period ends without a check-in.",
+         "when its grace period ends{{#message.grace_ends_at}} at "
+         "{{message.grace_ends_at}}{{/message.grace_ends_at}} without a check-in.",
          kWatchFacts, kLastCheckIn,
          "\n{{#watch.ping_url}}Ping URL: {{watch.ping_url}}{{/watch.ping_url}}\n"});
   }
@@ -491,7 +492,8 @@ nlohmann::json TemplateContext(std::string_view event, const nlohmann::json& con
                         {"still", StillText(not_recovered)},
                         {"excerpt", Excerpt(out)},
                         {"opened_at", PeopleTime(out, "incident", "opened_at")},
-                        {"last_check_in_at", PeopleTime(out, "last_check_in", "at")}};
+                        {"last_check_in_at", PeopleTime(out, "last_check_in", "at")},
+                        {"grace_ends_at", PeopleTime(out, "watch", "grace_ends_at")}};
   return out;
 }
 

@@ -16,6 +16,7 @@
 //     .acked_by .resolved_by .resolve_reason
 //   watch                    .id .name .slug .kind .tags .desc .status
 //                            .last_ping ("" if never) .ping_url
+//                            .grace_ends_at ("late" only: when the watch goes down)
 //   last_check_in            null, or .at .signal .exit_status (null unless given)
 //                            .remote_addr .body (its first 1000 bytes)
 //   channel                  "test" only: .id .name of the channel being tested
@@ -33,6 +34,7 @@
 //   message.opened_at        incident.opened_at as people read it: "2026-11-25 10:00:00 UTC"
 //                            (whole seconds; the raw fields keep microseconds, for programs)
 //   message.last_check_in_at last_check_in.at the same way ("" without a last check-in)
+//   message.grace_ends_at    watch.grace_ends_at the same way ("" unless "late")
 //   message.still            recovery only: "" when the watch is up again, else "The watch
 //                            is still DOWN." (a person resolved the incident) or "The watch
 //                            is PAUSED: …"

@@ -392,6 +392,17 @@ TEST(DefaultMessageTest, LateWithoutCheckInsOrIncident) {
             "Ping URL: http://host:8000/ping/6f1c2b8e-0d1a-4e57-9a3b-2f4c5d6e7f80\n");
 }
 
+TEST(DefaultMessageTest, LateSaysWhenTheWatchGoesDown) {
+  json c = SampleContext("late");
+  c.erase("incident");
+  c["watch"]["grace_ends_at"] = "2026-11-25T10:05:00.120000+00:00";
+  auto m = RenderMessage("late", c, {});
+  ASSERT_TRUE(m.ok());
+  EXPECT_THAT(m->body, StartsWith("nightly-backup is LATE: it has not checked in by its deadline. "
+                                  "It goes DOWN when its grace period ends at 2026-11-25 "
+                                  "10:05:00 UTC without a check-in.\n"));
+}
+
 TEST(DefaultMessageTest, TestMessageNamesTheChannel) {
   json c{{"event", "test"},
          {"watch", {{"name", "(test message)"}}},

@@ -1011,6 +1011,9 @@ class LateTest(NotificationTestCase):
         # The incident the lapse opened takes its late warning: its timeline begins with it.
         inc = self.wait_incident(watch)
         self.assertEqual(down.json()["incident"]["id"], inc["id"])
+        # The warning said when the watch would go down: when it did, the incident's start.
+        self.assertEqual(iso(late.json()["watch"]["grace_ends_at"]), iso(inc["opened_at"]))
+        self.assertEqual(down.json()["watch"]["grace_ends_at"], "")
         late_n = self.wait_notification(
             lambda n: n["event"] == "late" and n["status"] == "delivered",
             "the late notification delivered")
