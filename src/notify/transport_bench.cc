@@ -8,12 +8,20 @@
 //          receiver does, so that many attempts are in flight while more arrive.
 //
 //   transport_bench [--attempts=20000] [--parallel=256] [--rate=10000] [--latency-ms=20]
-//                   [--runs=burst,paced,slow]
+//                   [--runs=burst,paced,slow] [--client=transport|raw]
+//
+// --client=raw sends the same requests through RawClient below instead of the Transport: a
+// minimal HTTP/1.1 client (one epoll thread, keep-alive connections opened up front, no URL
+// parsing, no TLS, no timeouts, little work beyond writing the request's text). It is not a
+// product path: it is the floor against which libcurl's cost per attempt is measured
+// (BENCHMARKS.md).
 //
 // Prints, per run, attempts/s (wall, first Send to last `done`) and CPU per attempt: of the
-// transport thread (its CPU clock, read from outside), of the receiver thread, and of the whole
-// process (which includes the sending thread). The receiver runs in this process, on one epoll
-// thread. A warm-up of --parallel attempts opens the connections first.
+// sending thread (the Transport's or the raw client's; its CPU clock, read from outside), of the
+// receiver thread, and of the whole process (which includes the thread handing the attempts
+// over). The receiver runs in this process, on one epoll thread. A warm-up of --parallel attempts
+// opens the connections first.
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -24,7 +32,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <deque>
+#include <functional>
 #include <future>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -33,11 +43,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include "base/mutex.h"
 #include "notify/transport.h"
 
 namespace overdue::notify {
@@ -225,6 +237,189 @@ class Receiver {
   std::atomic<uint64_t> accepted_{0};
 };
 
+// A minimal HTTP/1.1 client on one epoll thread, for comparison with the Transport: `parallel`
+// keep-alive connections to 127.0.0.1:`port`, opened up front; Send queues a request (and wakes
+// the thread as Transport::Send does); each response is read up to its end (headers and
+// Content-Length) and `done` runs on the client's thread with whether the status was 2xx.
+class RawClient {
+ public:
+  using Done = std::function<void(bool ok)>;
+
+  RawClient(int port, size_t parallel) : port_(port) {
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    Watch(wake_fd_);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    for (size_t i = 0; i < parallel; ++i) {
+      const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        std::perror("connect");
+        std::exit(1);
+      }
+      const int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+      connections_[fd];
+      idle_.push_back(fd);
+      Watch(fd);
+    }
+    thread_ = std::thread([this] { Run(); });
+    pthread_getcpuclockid(thread_.native_handle(), &cpu_clock_);
+  }
+  ~RawClient() {
+    {
+      base::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    Wake();
+    thread_.join();
+    for (auto& [fd, c] : connections_) close(fd);
+    close(wake_fd_);
+    close(epoll_fd_);
+  }
+
+  double CpuSeconds() const { return Seconds(cpu_clock_); }
+
+  void Send(HttpDelivery d, Done done) {
+    bool wake;
+    {
+      base::MutexLock lock(&mu_);
+      wake = queue_.empty();
+      queue_.push_back(Request{std::move(d), std::move(done)});
+    }
+    if (wake) Wake();
+  }
+
+ private:
+  struct Request {
+    HttpDelivery delivery;
+    Done done;
+  };
+  struct Connection {
+    std::string in;
+    Done done;  // of the request in flight; empty when idle
+  };
+
+  void Watch(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+  }
+  void Wake() {
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+  }
+
+  // The request's text: its URL is "http://127.0.0.1:<port><path>", as Webhook() makes it.
+  std::string Text(const HttpDelivery& d) const {
+    const size_t path = d.url.find('/', sizeof "http://" - 1);
+    std::string out;
+    out.reserve(256 + d.body.size());
+    out += d.method;
+    out += ' ';
+    out += path == std::string::npos ? std::string_view("/") : std::string_view(d.url).substr(path);
+    out += " HTTP/1.1\r\nHost: 127.0.0.1:";
+    out += std::to_string(port_);
+    out += "\r\nUser-Agent: overdue\r\nAccept: */*\r\n";
+    for (const auto& [name, value] : d.headers) {
+      out += name;
+      out += ": ";
+      out += value;
+      out += "\r\n";
+    }
+    out += "Content-Length: ";
+    out += std::to_string(d.body.size());
+    out += "\r\n\r\n";
+    out += d.body;
+    return out;
+  }
+
+  // Requests are small and the receiver reads them at once: a short blocking retry is enough
+  // for a bench, as in Receiver::Answer.
+  static void SendAll(int fd, std::string_view rest) {
+    while (!rest.empty()) {
+      const ssize_t w = send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+      if (w > 0) {
+        rest.remove_prefix(static_cast<size_t>(w));
+      } else if (w < 0 && errno == EAGAIN) {
+        std::this_thread::yield();
+      } else {
+        std::perror("send");
+        std::exit(1);
+      }
+    }
+  }
+
+  void Dispatch() {
+    while (!pending_.empty() && !idle_.empty()) {
+      const int fd = idle_.back();
+      idle_.pop_back();
+      Request& r = pending_.front();
+      connections_[fd].done = std::move(r.done);
+      SendAll(fd, Text(r.delivery));
+      pending_.pop_front();
+    }
+  }
+
+  void Read(int fd) {
+    Connection& c = connections_[fd];
+    char chunk[16 * 1024];
+    ssize_t got;
+    while ((got = read(fd, chunk, sizeof chunk)) > 0) c.in.append(chunk, static_cast<size_t>(got));
+    if (got == 0 || (got < 0 && errno != EAGAIN)) {
+      std::fprintf(stderr, "raw client: connection closed by the receiver\n");
+      std::exit(1);
+    }
+    const size_t end = c.in.find("\r\n\r\n");
+    if (end == std::string::npos || !c.done) return;
+    const size_t total = end + 4 + ContentLength(std::string_view(c.in).substr(0, end));
+    if (c.in.size() < total) return;
+    const bool ok = c.in.size() > 9 && c.in.compare(0, 5, "HTTP/") == 0 && c.in[9] == '2';
+    c.in.erase(0, total);
+    Done done = std::move(c.done);
+    c.done = nullptr;
+    idle_.push_back(fd);
+    done(ok);
+  }
+
+  void Run() {
+    epoll_event events[256];
+    while (true) {
+      const int n = epoll_wait(epoll_fd_, events, 256, -1);
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd != wake_fd_) {
+          Read(fd);
+          continue;
+        }
+        uint64_t count;
+        (void)!read(wake_fd_, &count, sizeof count);
+        base::MutexLock lock(&mu_);
+        if (stopping_) return;
+        for (auto& r : queue_) pending_.push_back(std::move(r));
+        queue_.clear();
+      }
+      Dispatch();
+    }
+  }
+
+  int port_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  clockid_t cpu_clock_{};
+  std::thread thread_;
+  base::Mutex mu_;
+  std::vector<Request> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::unordered_map<int, Connection> connections_;  // client thread only (after start)
+  std::vector<int> idle_;                            // client thread only (after start)
+  std::deque<Request> pending_;                      // client thread only
+};
+
 HttpDelivery Webhook(int port, size_t i) {
   HttpDelivery d;
   d.url = "http://127.0.0.1:";
@@ -245,9 +440,10 @@ HttpDelivery Webhook(int port, size_t i) {
   return d;
 }
 
-// Sends the deliveries, all at once when `rate` is 0, else `rate` per second, and waits for
-// every `done`. Returns how many were ok.
-size_t Batch(Transport& transport, std::vector<HttpDelivery>& deliveries, clockid_t* clock,
+// Sends the deliveries through `send` (the Transport or a RawClient), all at once when `rate`
+// is 0, else `rate` per second, and waits for every `done`. Returns how many were ok.
+using SendFn = std::function<void(HttpDelivery&&, std::function<void(bool ok)>)>;
+size_t Batch(const SendFn& send, std::vector<HttpDelivery>& deliveries, clockid_t* clock,
              double rate = 0) {
   std::atomic<size_t> left{deliveries.size()};
   std::atomic<size_t> ok{0};
@@ -265,9 +461,9 @@ size_t Batch(Transport& transport, std::vector<HttpDelivery>& deliveries, clocki
       }
       clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr);
     }
-    transport.Send(std::move(d), [&, clock](Outcome o) {
+    send(std::move(d), [&, clock](bool was_ok) {
       if (clock) pthread_getcpuclockid(pthread_self(), clock);
-      if (o.ok) ok.fetch_add(1, std::memory_order_relaxed);
+      if (was_ok) ok.fetch_add(1, std::memory_order_relaxed);
       if (left.fetch_sub(1) == 1) all.set_value();
     });
   }
@@ -293,17 +489,35 @@ int Main(int argc, char** argv) {
   const double rate = std::stod(Flag(argc, argv, "rate", "10000"));
   const std::chrono::milliseconds latency(std::stol(Flag(argc, argv, "latency-ms", "20")));
   const std::string runs = Flag(argc, argv, "runs", "burst,paced,slow");
+  const std::string client = Flag(argc, argv, "client", "transport");
+  if (client != "transport" && client != "raw") {
+    std::fprintf(stderr, "--client: \"transport\" or \"raw\", not \"%s\"\n", client.c_str());
+    return 2;
+  }
   Receiver receiver;
-  TransportOptions options;
-  options.allow_private = true;
-  options.max_parallel = parallel;
-  Transport transport(options);
-  transport.Start();
+  std::unique_ptr<Transport> transport;
+  std::unique_ptr<RawClient> raw;
+  SendFn send;
+  if (client == "raw") {
+    raw = std::make_unique<RawClient>(receiver.port(), parallel);
+    send = [&raw](HttpDelivery&& d, std::function<void(bool)> done) {
+      raw->Send(std::move(d), std::move(done));
+    };
+  } else {
+    TransportOptions options;
+    options.allow_private = true;
+    options.max_parallel = parallel;
+    transport = std::make_unique<Transport>(options);
+    transport->Start();
+    send = [&transport](HttpDelivery&& d, std::function<void(bool)> done) {
+      transport->Send(std::move(d), [done = std::move(done)](Outcome o) { done(o.ok); });
+    };
+  }
 
   clockid_t transport_clock{};
   std::vector<HttpDelivery> warm_up;
   for (size_t i = 0; i < parallel; ++i) warm_up.push_back(Webhook(receiver.port(), i));
-  if (Batch(transport, warm_up, &transport_clock) != parallel) {
+  if (Batch(send, warm_up, &transport_clock) != parallel) {
     std::fprintf(stderr, "warm-up: not every attempt succeeded\n");
     return 1;
   }
@@ -321,7 +535,7 @@ int Main(int argc, char** argv) {
     const double transport0 = Seconds(transport_clock);
     const double receiver0 = receiver.CpuSeconds();
     const double process0 = ProcessCpuSeconds();
-    const size_t ok = Batch(transport, deliveries, nullptr, run_rate);
+    const size_t ok = Batch(send, deliveries, nullptr, run_rate);
     const double wall = Seconds(CLOCK_MONOTONIC) - wall0;
     const double transport_cpu = Seconds(transport_clock) - transport0;
     const double receiver_cpu = receiver.CpuSeconds() - receiver0;
@@ -329,10 +543,10 @@ int Main(int argc, char** argv) {
 
     const double n = static_cast<double>(attempts);
     std::printf("%-6s attempts %zu ok %zu requests %" PRIu64 " connections %" PRIu64
-                " | %.0f attempts/s | CPU us/attempt: transport %.1f receiver %.1f process %.1f\n",
+                " | %.0f attempts/s | CPU us/attempt: %s %.1f receiver %.1f process %.1f\n",
                 std::string(run).c_str(), attempts, ok, receiver.requests() - requests_before,
-                receiver.connections(), n / wall, transport_cpu * 1e6 / n, receiver_cpu * 1e6 / n,
-                process_cpu * 1e6 / n);
+                receiver.connections(), n / wall, client.c_str(), transport_cpu * 1e6 / n,
+                receiver_cpu * 1e6 / n, process_cpu * 1e6 / n);
     std::fflush(stdout);
     all_ok = all_ok && ok == attempts;
   }
