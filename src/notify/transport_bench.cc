@@ -92,6 +92,31 @@ size_t ContentLength(std::string_view head) {
   return 0;
 }
 
+// Adds `fd` to the epoll set `epoll_fd`, for reading.
+void WatchIn(int epoll_fd, int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+// Sends all of `rest` on the non-blocking socket `fd`; false if the socket failed. Requests and
+// responses here are small and the other side reads them at once, so a short blocking retry is
+// enough for a bench.
+bool SendAll(int fd, std::string_view rest) {
+  while (!rest.empty()) {
+    const ssize_t w = send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
+    if (w > 0) {
+      rest.remove_prefix(static_cast<size_t>(w));
+    } else if (w < 0 && errno == EAGAIN) {
+      std::this_thread::yield();
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Answers 204 to every request on every connection, keeping connections open, on one thread;
 // each answer `latency` after the request arrived.
 class Receiver {
@@ -111,8 +136,8 @@ class Receiver {
     port_ = ntohs(addr.sin_port);
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    Watch(listen_fd_);
-    Watch(stop_fd_);
+    WatchIn(epoll_fd_, listen_fd_);
+    WatchIn(epoll_fd_, stop_fd_);
     thread_ = std::thread([this] { Run(); });
     pthread_getcpuclockid(thread_.native_handle(), &cpu_clock_);
   }
@@ -138,13 +163,6 @@ class Receiver {
     int fd;
   };
 
-  void Watch(int fd) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-  }
-
   void Run() {
     epoll_event events[256];
     char chunk[64 * 1024];
@@ -163,7 +181,7 @@ class Receiver {
           while ((c = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
             connections_[c];
             accepted_.fetch_add(1, std::memory_order_relaxed);
-            Watch(c);
+            WatchIn(epoll_fd_, c);
           }
           continue;
         }
@@ -206,22 +224,10 @@ class Receiver {
     }
   }
 
-  // Responses are small and the client reads them at once: a short blocking retry is enough
-  // for a bench.
   static void Answer(int fd, size_t count) {
     std::string out;
     for (size_t k = 0; k < count; ++k) out += kResponse;
-    std::string_view rest(out);
-    while (!rest.empty()) {
-      const ssize_t w = send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-      if (w > 0) {
-        rest.remove_prefix(static_cast<size_t>(w));
-      } else if (w < 0 && errno == EAGAIN) {
-        std::this_thread::yield();
-      } else {
-        break;
-      }
-    }
+    SendAll(fd, out);
   }
 
   int listen_fd_ = -1;
@@ -248,7 +254,7 @@ class RawClient {
   RawClient(int port, size_t parallel) : port_(port) {
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    Watch(wake_fd_);
+    WatchIn(epoll_fd_, wake_fd_);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -264,7 +270,7 @@ class RawClient {
       fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
       connections_[fd];
       idle_.push_back(fd);
-      Watch(fd);
+      WatchIn(epoll_fd_, fd);
     }
     thread_ = std::thread([this] { Run(); });
     pthread_getcpuclockid(thread_.native_handle(), &cpu_clock_);
@@ -303,12 +309,6 @@ class RawClient {
     Done done;  // of the request in flight; empty when idle
   };
 
-  void Watch(int fd) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-  }
   void Wake() {
     const uint64_t one = 1;
     (void)!write(wake_fd_, &one, sizeof one);
@@ -338,29 +338,16 @@ class RawClient {
     return out;
   }
 
-  // Requests are small and the receiver reads them at once: a short blocking retry is enough
-  // for a bench, as in Receiver::Answer.
-  static void SendAll(int fd, std::string_view rest) {
-    while (!rest.empty()) {
-      const ssize_t w = send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-      if (w > 0) {
-        rest.remove_prefix(static_cast<size_t>(w));
-      } else if (w < 0 && errno == EAGAIN) {
-        std::this_thread::yield();
-      } else {
-        std::perror("send");
-        std::exit(1);
-      }
-    }
-  }
-
   void Dispatch() {
     while (!pending_.empty() && !idle_.empty()) {
       const int fd = idle_.back();
       idle_.pop_back();
       Request& r = pending_.front();
       connections_[fd].done = std::move(r.done);
-      SendAll(fd, Text(r.delivery));
+      if (!SendAll(fd, Text(r.delivery))) {
+        std::perror("send");
+        std::exit(1);
+      }
       pending_.pop_front();
     }
   }
