@@ -72,14 +72,17 @@ need wrk
 PROFILE="${PROFILE:-0}"
 [ "$PROFILE" = 0 ] || need perf
 
-# Milliseconds since the epoch, from bash's EPOCHREALTIME (no process started).
+# ms_now VAR: sets VAR to the milliseconds since the epoch, from bash's EPOCHREALTIME (no
+# process started, not even the subshell of a command substitution).
 ms_now() {
   local t=${EPOCHREALTIME//[!0-9]/}
-  echo $((t / 1000))
+  printf -v "$1" '%d' $((t / 1000))
 }
 # sleep_until_ms EPOCH_MS
 sleep_until_ms() {
-  local d=$(($1 - $(ms_now)))
+  local now d
+  ms_now now
+  d=$(($1 - now))
   if [ "$d" -gt 0 ]; then sleep "$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))"; fi
 }
 # wait_for_file PATH TIMEOUT_S PID: until PATH exists; dies if PID exits first.
@@ -174,7 +177,9 @@ run_storm() {
   log "run $i: overdue at $SERVER_URL, receiver at $RECEIVER_URL, channel $(sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' <<<"$channel" | head -1)"
   ping=$(curl -s "$SERVER_URL/ping/$(head -1 "$dir.healthy")")
   [ "$ping" = OK ] || die "ping of a healthy watch answered '$ping', not OK"
-  local lead=$((t_ms - $(ms_now)))
+  local now lead
+  ms_now now
+  lead=$((t_ms - now))
   [ "$lead" -gt $(((BASELINE_S + 3) * 1000)) ] ||
     die "only $lead ms left before the deadline after start-up: raise LEAD_S"
   log "run $i: $STORM_WATCHES deadlines at $(date -d "@$((t_ms / 1000))" +%H:%M:%S) (in $((lead / 1000)) s)"
@@ -194,7 +199,7 @@ run_storm() {
 
   sleep_until_ms $((t_ms - 100))
   local storm_start_ms
-  storm_start_ms=$((${EPOCHREALTIME//[!0-9]/} / 1000))
+  ms_now storm_start_ms
   if [ "$CHECKIN_LOAD" != none ]; then
     wrk "${WRK_ARGS[@]}" -d"$((DELIVERY_TIMEOUT_S + 10))s" --timeout 10s --latency \
       -s "$BENCH_DIR/storm_checkin.lua" "$SERVER_URL" -- "$dir.healthy" "$WORK/storm$i.hist" \
@@ -222,7 +227,7 @@ run_storm() {
     nap 0.02
   done
   local storm_end_ms
-  storm_end_ms=$((${EPOCHREALTIME//[!0-9]/} / 1000))
+  ms_now storm_end_ms
   thread_times "$SERVER_PID" "$RECEIVER_PID" >"$WORK/threads$i.after"
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
