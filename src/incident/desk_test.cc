@@ -258,6 +258,30 @@ TEST_F(DeskTest, EscalationStepsFireOnTimeNeverEarlyNeverTwice) {
   EXPECT_EQ(OnlyActive().next_at, base::kNever);
 }
 
+// No policy: the watch's channels are told once; when its wait is over, the timeline says
+// that nobody else will be told because there is no policy (not that a chain ran out).
+TEST_F(DeskTest, WithoutAPolicyTheTimelineSaysNobodyElseIsTold) {
+  const auto a = AddChannel("ops");
+  const auto w = AddWatch("backup");
+  GoDown(w);
+  const int64_t id = OnlyActive().id;
+  EXPECT_EQ(OnlyActive().policy_name, "");
+  clock_.Advance(std::chrono::minutes(10) - milliseconds(1));
+  EXPECT_EQ(desk_->Tick(), 0u);
+  clock_.Advance(milliseconds(1));
+  EXPECT_EQ(desk_->Tick(), 1u);
+  Flush();
+  EXPECT_EQ(Events(a.id), std::vector<std::string>{"down"});
+  EXPECT_EQ(OnlyActive().next_at, base::kNever);
+  auto timeline = ReadTimeline(*store_, OnlyActive().project_id, id);
+  ASSERT_TRUE(timeline.ok());
+  ASSERT_FALSE(timeline.value().empty());
+  EXPECT_EQ(timeline.value().back().kind, "escalation");
+  EXPECT_EQ(timeline.value().back().message,
+            "not acknowledged 10m after the notification; no escalation policy, so nobody else "
+            "is told");
+}
+
 TEST_F(DeskTest, AcknowledgementStopsTheEscalationAndIsDurable) {
   const auto a = AddChannel("first");
   const auto b = AddChannel("second");

@@ -82,7 +82,22 @@ std::optional<EscalationEffect> OnEscalationDue(Incident& inc, int64_t escalatio
   ++inc.escalation_id;
   if (inc.chain.remind_every <= base::Duration{0}) {
     inc.next_at = base::kNever;
-    return EscalationEffect{"", {}, "escalation", "escalation chain exhausted, not acknowledged"};
+    const base::Duration waited =
+        inc.chain.steps.empty() ? base::Duration{0} : inc.chain.steps.back().wait;
+    // No policy: the watch's channels were told once, which is all the implicit chain does.
+    std::string message =
+        inc.policy_name.empty()
+            ? fmt::format(
+                  "not acknowledged {} after the notification; no escalation policy, so "
+                  "nobody else is told",
+                  base::FormatDuration(waited))
+            : fmt::format(
+                  "not acknowledged {} after the last step of policy \"{}\" ({}); "
+                  "escalation chain exhausted, nobody else is told",
+                  base::FormatDuration(waited), inc.policy_name,
+                  inc.chain.repeat == 1 ? std::string("one run")
+                                        : fmt::format("{} runs", inc.chain.repeat));
+    return EscalationEffect{"", {}, "escalation", std::move(message)};
   }
   inc.next_at = now + inc.chain.remind_every;
   EscalationEffect e{"reminder", ChainChannels(inc.chain), "reminder",

@@ -64,6 +64,34 @@ TEST(EscalationTest, ChainStopsAfterRepeatRunsWithoutReminders) {
   EXPECT_EQ(inc.next_at, base::kNever);
 }
 
+TEST(EscalationTest, ExhaustedChainSaysWhichPolicyRanOut) {
+  Incident inc = TwoSteps(/*repeat=*/2);
+  inc.policy_name = "ops";
+  OpenIncident(inc, kT0);
+  std::optional<EscalationEffect> last;
+  while (inc.next_at != base::kNever) last = OnEscalationDue(inc, inc.escalation_id, inc.next_at);
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->kind, "escalation");
+  EXPECT_EQ(last->message,
+            "not acknowledged 10m after the last step of policy \"ops\" (2 runs); escalation "
+            "chain exhausted, nobody else is told");
+}
+
+TEST(EscalationTest, ImplicitChainSaysThereIsNoPolicyRatherThanExhausted) {
+  // No policy: one step with the watch's channels and the default wait.
+  Incident inc;
+  inc.chain.steps = {EscalationStep{{kA}, minutes(10)}};
+  OpenIncident(inc, kT0);
+  auto e = OnEscalationDue(inc, inc.escalation_id, kT0 + minutes(10));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->event, "");
+  EXPECT_TRUE(e->channels.empty());
+  EXPECT_EQ(e->message,
+            "not acknowledged 10m after the notification; no escalation policy, so nobody else "
+            "is told");
+  EXPECT_EQ(inc.next_at, base::kNever);
+}
+
 TEST(EscalationTest, RemindersRepeatOnEveryChannelUntilAcknowledged) {
   Incident inc = TwoSteps(1, minutes(30));
   OpenIncident(inc, kT0);
