@@ -17,8 +17,10 @@ std::string Signature(std::string_view secret, int64_t id, int64_t expires) {
       .substr(0, kSignatureHexChars);
 }
 
+// A number as MakeAckToken writes it: digits only, no leading zero, so that a link has one
+// spelling (ack_link_fuzz checks it).
 bool ParseInt(std::string_view s, int64_t* out) {
-  if (s.empty() || s.size() > 18) return false;
+  if (s.empty() || s.size() > 18 || (s.size() > 1 && s[0] == '0')) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   return ec == std::errc() && p == s.data() + s.size() && *out >= 0;
 }

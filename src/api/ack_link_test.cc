@@ -1,5 +1,8 @@
 #include "api/ack_link.h"
 
+#include <cctype>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace overdue::api {
@@ -27,7 +30,17 @@ TEST(AckLinkTest, RefusesForgedOrStretchedOrMalformedTokens) {
   std::string stretched = t;
   stretched[dot + 1] = '9';  // a later expiry
   EXPECT_FALSE(CheckAckToken("secret", stretched, kNow).ok());
-  for (std::string_view bad : {"", "42", "42.x.y", "-1.5.abc", "42..", "..."}) {
+  // The same incident and expiry spelt another way: one link has one spelling.
+  EXPECT_FALSE(CheckAckToken("secret", fmt::format("0{}", t), kNow).ok());
+  EXPECT_FALSE(
+      CheckAckToken("secret", fmt::format("{}0{}", t.substr(0, dot + 1), t.substr(dot + 1)), kNow)
+          .ok());
+  std::string upper = t;
+  for (size_t i = t.rfind('.') + 1; i < upper.size(); ++i)
+    upper[i] = static_cast<char>(std::toupper(upper[i]));
+  ASSERT_NE(upper, t);
+  EXPECT_FALSE(CheckAckToken("secret", upper, kNow).ok());
+  for (std::string_view bad : {"", "42", "42.x.y", "-1.5.abc", "+42.5.abc", "42..", "..."}) {
     auto r = CheckAckToken("secret", bad, kNow);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, base::ErrorCode::kNotFound) << bad;
