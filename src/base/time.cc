@@ -113,6 +113,11 @@ std::optional<TimePoint> ParseIso8601(std::string_view s) {
   }
   if (pos != s.size()) return std::nullopt;
   const int64_t secs = DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+  // In UTC the year must still have four digits, or FormatIso8601 would write what this cannot
+  // read ("0000-01-01T00:00:00+01:00" is in year -1; time_fuzz checks the round trip).
+  static const int64_t kFirst = DaysFromCivil(1, 1, 1) * 86400;
+  static const int64_t kLast = DaysFromCivil(9999, 12, 31) * 86400 + 86399;
+  if (secs < kFirst || secs > kLast) return std::nullopt;
   return FromMicros(secs * 1'000'000 + frac_us);
 }
 
