@@ -32,6 +32,8 @@ void Require(bool ok) {
   if (!ok) std::abort();
 }
 
+// The frame's hash, written out again on purpose: the oracle reads the format from its
+// definition, not through the code under test.
 uint64_t Fnv1a(std::string_view bytes) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char c : bytes) {
