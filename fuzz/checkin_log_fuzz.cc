@@ -73,16 +73,26 @@ std::vector<std::string> Expected(std::string_view seg) {
   return out;
 }
 
+void RemoveDir();
+
+// Made on first use, removed when the fuzzer exits (the name is never freed, so that it is
+// still there when the exit handler runs).
 const std::string& Dir() {
-  static const std::string dir = [] {
+  static const std::string* dir = [] {
     spdlog::set_level(spdlog::level::off);  // a torn tail is logged on every input otherwise
     std::string t =
         (fs::exists("/dev/shm") ? std::string("/dev/shm") : fs::temp_directory_path().string()) +
         "/overdue-checkin-log-fuzz-XXXXXX";
     Require(mkdtemp(t.data()) != nullptr);
-    return t;
+    std::atexit(RemoveDir);
+    return new std::string(t);
   }();
-  return dir;
+  return *dir;
+}
+
+void RemoveDir() {
+  std::error_code ec;
+  fs::remove_all(Dir(), ec);
 }
 
 }  // namespace

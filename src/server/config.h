@@ -19,7 +19,9 @@
 // to the server: a channel's kind-specific settings (notify::ValidateChannel) and whether the
 // channel ids a policy names exist (in the file or in the database).
 //
-// LoadConfig reads the file system (the TOML file) and nothing else; it is thread-compatible.
+// LoadConfig reads the TOML file. It writes only when the file declares a watch without an id:
+// it then creates the data dir and its watch-id key (config-watch-ids.key) if they are not
+// there yet, as `overdue serve` would. It is thread-compatible.
 #pragma once
 
 #include <cstddef>
